@@ -1,0 +1,209 @@
+"""Frozen config dataclasses, one per component, composed into PipelineConfig.
+
+Defaults live here; overrides are applied once at the edge (a CLI or pipeline.py) through `from_dict`
+or `add_flags`/`from_flags`, and every value is checked on construction so that a bad value fails fast
+with a message naming the key and the allowed range.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import typing
+from typing import Any
+
+from components.errors import UsageError
+
+SPLIT_FORMATS = ("npz", "tfrecord")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+
+
+def _field(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise UsageError(f"config value {key}={value!r} is out of range: expected {expected}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateConfig:
+    label: str = _field("deposit", "name of the label column")
+    beam_threshold_mb: float = _field(
+        256.0, "CSV files larger than this (MB) get statistics through the Beam path instead of in memory")
+    drift_js_threshold: float = _field(
+        0.1, "Jensen-Shannon divergence above which a numeric feature is reported as drifted")
+    drift_linf_threshold: float = _field(
+        0.1, "L-infinity distance above which a categorical feature is reported as drifted")
+    fail_on_drift: bool = _field(False, "treat drift against the previous run as a blocking anomaly")
+
+    def __post_init__(self) -> None:
+        _check(bool(self.label), "label", self.label, "a column name")
+        _check(self.beam_threshold_mb > 0, "beam_threshold_mb", self.beam_threshold_mb, "> 0")
+        for key in ("drift_js_threshold", "drift_linf_threshold"):
+            value = getattr(self, key)
+            _check(0 < value <= 1, key, value, "a number in (0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    label: str = _field("deposit", "name of the label column")
+    train_fraction: float = _field(0.8, "fraction of rows for training")
+    validation_fraction: float = _field(0.1, "fraction of rows for validation (early stopping)")
+    test_fraction: float = _field(0.1, "fraction of rows for the held-out test set")
+    seed: int = _field(42, "random seed of the stratified shuffle")
+    format: str = _field("npz", "split file format: npz (compressed NumPy) or tfrecord (gzip'd, sharded)")
+    shards: int = _field(4, "TFRecord shards per split (at least the number of training workers)")
+    min_rows_per_class: int = _field(5, "each split needs at least this many rows of each class")
+
+    def __post_init__(self) -> None:
+        fractions = (self.train_fraction, self.validation_fraction, self.test_fraction)
+        for key, value in zip(("train_fraction", "validation_fraction", "test_fraction"), fractions):
+            _check(0 < value < 1, key, value, "a number in (0, 1)")
+        total = sum(fractions)
+        _check(abs(total - 1) < 1e-6, "train_fraction+validation_fraction+test_fraction", round(total, 6),
+               "fractions that sum to 1")
+        _check(self.format in SPLIT_FORMATS, "format", self.format, " or ".join(SPLIT_FORMATS))
+        _check(1 <= self.shards <= 1024, "shards", self.shards, "an integer in [1, 1024]")
+        _check(self.min_rows_per_class >= 1, "min_rows_per_class", self.min_rows_per_class, ">= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    hidden_layers: int = _field(2, "number of hidden Dense layers")
+    hidden_units: int = _field(30, "ReLU units per hidden layer")
+    learning_rate: float = _field(0.001, "Adam learning rate (per global batch; see README for scaling)")
+    batch_size: int = _field(100, "batch size per replica (global = batch_size x replicas)")
+    per_replica_batch: bool = _field(True, "scale the global batch with the replica count; false keeps "
+                                           "batch_size as the global batch")
+    epochs: int = _field(100, "maximum number of epochs")
+    patience: int = _field(2, "early stopping: epochs without val_loss improvement before stopping")
+    seed: int = _field(42, "random seed of weight initialisation and shuffling")
+    strategy: str = _field("auto", "tf.distribute strategy: auto, one_device, mirrored or multi_worker")
+    steps_per_execution: int = _field(1, "training steps run per tf.function call (fewer Python round trips)")
+    histogram_freq: int = _field(1, "epochs between weight histograms in TensorBoard (0 = none)")
+    cpu_replicas: int = _field(1, "split the CPU into this many logical devices (tests multi-replica code "
+                                  "without GPUs; needs a fresh process)")
+
+    def __post_init__(self) -> None:
+        for key in ("hidden_layers", "hidden_units", "batch_size", "epochs", "steps_per_execution", "cpu_replicas"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, key, value, "an integer >= 1")
+        _check(self.hidden_layers <= 64 and self.hidden_units <= 65536, "hidden_layers/hidden_units",
+               (self.hidden_layers, self.hidden_units), "at most 64 layers of at most 65536 units")
+        _check(0 < self.learning_rate < 10, "learning_rate", self.learning_rate, "a number in (0, 10)")
+        _check(self.patience >= 0, "patience", self.patience, ">= 0")
+        _check(self.histogram_freq >= 0, "histogram_freq", self.histogram_freq, ">= 0")
+        _check(self.strategy in STRATEGIES, "strategy", self.strategy, " or ".join(STRATEGIES))
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int = _field(1024, "scoring batch size")
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class PushConfig:
+    model_name: str = _field("bank", "name of the model directory under the serving directory")
+    min_accuracy: float = _field(0.80, "gate: minimum test accuracy")
+    min_auc: float = _field(0.85, "gate: minimum test ROC AUC")
+    baseline_tolerance: float = _field(
+        0.01, "gate: how much worse than the deployed model (accuracy, AUC) a candidate may be")
+
+    def __post_init__(self) -> None:
+        _check(self.model_name.replace("-", "").replace("_", "").isalnum(), "model_name", self.model_name,
+               "letters, digits, '-' and '_'")
+        for key in ("min_accuracy", "min_auc", "baseline_tolerance"):
+            value = getattr(self, key)
+            _check(0 <= value <= 1, key, value, "a number in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    validate: ValidateConfig = dataclasses.field(default_factory=ValidateConfig)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = dataclasses.field(default_factory=EvaluateConfig)
+    push: PushConfig = dataclasses.field(default_factory=PushConfig)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str = "") -> Any:
+    """Build `cls` from a (possibly nested) dict; unknown keys and wrong types raise UsageError."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        name = f"{where}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" Did you mean {where}{close[0]}?" if close else f" Known keys: {', '.join(fields)}."
+            raise UsageError(f"unknown config key {name!r}.{hint}")
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            if not isinstance(value, dict):
+                raise UsageError(f"config key {name!r} must be a mapping, got {value!r}.")
+            kwargs[key] = from_dict(kind, value, where=f"{name}.")
+        else:
+            kwargs[key] = _coerce(name, kind, value)
+    return cls(**kwargs)
+
+
+def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:
+    """Apply dotted overrides such as {"train.epochs": 5} to a (nested) config."""
+    nested = to_dict(config)
+    for dotted, value in overrides.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise UsageError(f"unknown config key {dotted!r}: {part!r} is not a config section.")
+            node = node[part]
+        node[leaf] = value
+    return from_dict(type(config), nested)
+
+
+def _coerce(name: str, kind: type, value: Any) -> Any:
+    """Accept strings from flags or `--set key=value`; reject values of the wrong type."""
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return lowered in ("true", "1", "yes")
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return value
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"config value {name}={value!r} is not a valid {kind.__name__}.") from None
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One `--some-key` flag per field of `cls`, with its default and help text."""
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(f"{cls.__name__} (defaults in code)")
+    for field in dataclasses.fields(cls):
+        kind = hints[field.name]
+        flag = "--" + field.name.replace("_", "-")
+        help_text = f"{field.metadata.get('help', '')} (default: {field.default})"
+        meta = "BOOL" if kind is bool else kind.__name__.upper()
+        group.add_argument(flag, dest=field.name, default=None, metavar=meta, help=help_text)
+
+
+def from_flags(cls: type, args: argparse.Namespace) -> Any:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if getattr(args, f.name, None) is not None}
+    return from_dict(cls, values)

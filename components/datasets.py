@@ -1,0 +1,94 @@
+"""tf.data input from the split files (.npz or gzip'd TFRecord shards); the readers of io's formats.
+
+Rows come out as (features dict of raw columns, label). Sharding for multi-worker training is set
+explicitly: by file for TFRecord shards, by data for .npz (a single file cannot be split by file).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from components import artifacts, io
+from components.errors import DataError
+from components.features import FeatureSpec
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def split_format(split_dir: Path, split: str) -> str:
+    directory = artifacts.split_path(split_dir, split)
+    if (directory / artifacts.NPZ_NAME).exists():
+        return "npz"
+    if list(directory.glob("*.tfrecord.gz")):
+        return "tfrecord"
+    raise DataError(f"no split files in {directory}: expected {artifacts.NPZ_NAME} or *.tfrecord.gz shards; "
+                    f"re-run the split component.")
+
+
+def load_npz_split(split_dir: Path, split: str, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    path = artifacts.split_path(split_dir, split) / artifacts.NPZ_NAME
+    arrays = io.load_npz(path)
+    missing = [c for c in (*spec.columns, spec.label) if c not in arrays]
+    if missing:
+        raise DataError(f"{path} lacks columns {missing}: it was not written by this split; re-run split.")
+    return arrays
+
+
+def parse_spec(spec: FeatureSpec) -> dict:
+    tf = _tf()
+    parsing = {name: tf.io.FixedLenFeature([], tf.float32) for name in spec.numeric}
+    parsing.update({name: tf.io.FixedLenFeature([], tf.string) for name in spec.categorical})
+    parsing[spec.label] = tf.io.FixedLenFeature([], tf.int64)
+    return parsing
+
+
+def raw_batches(split_dir: Path, split: str, spec: FeatureSpec, batch_size: int, shuffle_seed: int | None = None):
+    """Batched (features, label) of one split; shuffled each epoch when a seed is given."""
+    tf = _tf()
+    fmt = split_format(split_dir, split)
+    options = tf.data.Options()
+    if fmt == "npz":
+        arrays = load_npz_split(split_dir, split, spec)
+        features = {name: arrays[name] for name in spec.columns}
+        dataset = tf.data.Dataset.from_tensor_slices((features, arrays[spec.label]))
+        if shuffle_seed is not None:
+            dataset = dataset.shuffle(len(arrays[spec.label]), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size)
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    else:
+        files = io.tfrecord_files(artifacts.split_path(split_dir, split), split)
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+        dataset = dataset.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+                                     cycle_length=min(4, len(files)), num_parallel_calls=tf.data.AUTOTUNE,
+                                     deterministic=True)
+        if shuffle_seed is not None:
+            dataset = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=True)
+        parsing = parse_spec(spec)
+        dataset = dataset.batch(batch_size).map(lambda b: tf.io.parse_example(b, parsing),
+                                                num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(lambda row: ({n: row[n] for n in spec.columns}, row[spec.label]))
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.FILE
+    return dataset.with_options(options)
+
+
+def to_numpy(dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Materialise a batched dataset (small splits: the test set, an adaptation sample)."""
+    tf = _tf()
+    features: dict[str, list] = {}
+    labels = []
+    try:
+        for batch, label in dataset.as_numpy_iterator():
+            for name, values in batch.items():
+                features.setdefault(name, []).append(values)
+            labels.append(label)
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:
+        raise DataError(f"split files are corrupt or truncated ({exc.message.splitlines()[0]}): "
+                        f"re-run the split component.") from None
+    if not labels:
+        raise DataError("the split is empty: re-run the split component with more data.")
+    return {n: np.concatenate(v) for n, v in features.items()}, np.concatenate(labels)

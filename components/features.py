@@ -1,0 +1,96 @@
+"""The label and the feature columns: how labels are read and which columns are numeric or categorical.
+
+The split component writes a FeatureSpec next to the data (features.json) and every later component
+reads it, so the kinds of the columns are decided once, from the validated schema.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from components.errors import DataError
+
+POSITIVE = frozenset({"yes", "1", "true", "1.0"})
+NEGATIVE = frozenset({"no", "0", "false", "0.0"})
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    label: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "numeric": list(self.numeric), "categorical": list(self.categorical)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FeatureSpec":
+        return cls(values["label"], tuple(values["numeric"]), tuple(values["categorical"]))
+
+
+def require_label(frame: pd.DataFrame, label: str) -> None:
+    if label not in frame.columns:
+        raise DataError(f"label column {label!r} is not in the data; its columns are "
+                        f"{', '.join(map(str, frame.columns))}. Pass the right one with --label.")
+
+
+def encode_labels(values: pd.Series, label: str) -> np.ndarray:
+    """Map yes/no, 1/0 and true/false (any case) to 1/0; anything else names the offending values."""
+    text = values.astype(str).str.strip().str.lower()
+    missing = values.isna() | (text == "")
+    if missing.any():
+        rows = ", ".join(str(i + 2) for i in np.flatnonzero(missing.to_numpy())[:5])
+        raise DataError(f"label column {label!r} is empty on {int(missing.sum())} rows (CSV lines {rows}, "
+                        f"...): every row needs a label.")
+    unknown = sorted(set(text) - POSITIVE - NEGATIVE)
+    if unknown:
+        raise DataError(f"label column {label!r} holds values {unknown[:5]} that are neither positive "
+                        f"(yes/1/true) nor negative (no/0/false): a binary label is required.")
+    encoded = text.isin(POSITIVE).to_numpy().astype(np.int64)
+    if encoded.min() == encoded.max():
+        only = "positive" if encoded[0] else "negative"
+        raise DataError(f"label column {label!r} has one class only (all rows are {only}): training needs "
+                        f"both classes.")
+    return encoded
+
+
+def spec_from_schema(schema, label: str) -> FeatureSpec:
+    """INT and FLOAT features are numeric, BYTES categorical; the label is neither."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    numeric, categorical = [], []
+    for feature in schema.feature:
+        if feature.name == label:
+            continue
+        if feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
+            numeric.append(feature.name)
+        else:
+            categorical.append(feature.name)
+    return FeatureSpec(label, tuple(numeric), tuple(categorical))
+
+
+def feature_columns(frame: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    """Raw feature arrays with stable dtypes: float32 numerics, unicode categoricals."""
+    missing = [c for c in spec.columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"columns {missing} of the schema are not in the data: re-run validate.")
+    columns: dict[str, np.ndarray] = {}
+    for name in spec.numeric:
+        values = pd.to_numeric(frame[name], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values)
+        if bad.any():
+            raise DataError(f"numeric column {name!r} has {int(bad.sum())} empty or non-numeric cells "
+                            f"(e.g. {frame[name][bad].iloc[0]!r}): fix or drop those rows.")
+        columns[name] = values.to_numpy(dtype=np.float32)
+    for name in spec.categorical:
+        if frame[name].isna().any():
+            raise DataError(f"categorical column {name!r} has {int(frame[name].isna().sum())} empty cells: "
+                            f"fill them (e.g. with 'unknown').")
+        columns[name] = frame[name].astype(str).str.strip().to_numpy(dtype=str)
+    return columns

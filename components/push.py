@@ -1,0 +1,132 @@
+"""push: the gate, then an atomic, versioned copy into a TensorFlow Serving layout.
+
+Core: `decide` (metrics and thresholds in, checks and a verdict out). A blessed model is copied beside
+its final place and renamed to <serving_dir>/<model_name>/<version>/ under a lock, so a reader never
+sees a half-copied version and two pipelines never take the same version number.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import logging
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from components import artifacts, cli, io
+from components.config import PushConfig
+from components.errors import GateRefused, InfraError
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    threshold: float
+
+    @property
+    def margin(self) -> float:
+        return self.value - self.threshold
+
+    @property
+    def passed(self) -> bool:
+        return self.margin >= 0
+
+
+def decide(candidate: dict, baseline: dict | None, config: PushConfig) -> list[Check]:
+    """Absolute thresholds always; against the deployed model, no worse than `baseline_tolerance`."""
+    checks = [Check("accuracy", candidate["accuracy"], config.min_accuracy),
+              Check("auc", candidate["auc"], config.min_auc)]
+    if baseline:
+        for name in ("accuracy", "auc"):
+            checks.append(Check(f"{name} vs deployed", candidate[name], baseline[name] - config.baseline_tolerance))
+    return checks
+
+
+def report(checks: list[Check], blessed: bool, baseline_model: str | None) -> str:
+    lines = [f"gate: {'BLESSED' if blessed else 'REFUSED'}",
+             f"deployed model compared: {baseline_model or 'none (first push)'}", "",
+             f"{'check':<22}{'value':>8}{'threshold':>11}{'margin':>9}  verdict"]
+    lines += [f"{c.name:<22}{c.value:>8.4f}{c.threshold:>11.4f}{c.margin:>+9.4f}  {'pass' if c.passed else 'FAIL'}"
+              for c in checks]
+    return "\n".join(lines) + "\n"
+
+
+def versions(model_root: Path) -> list[int]:
+    if not model_root.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_root.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def latest_version(serving_dir: Path, model_name: str) -> Path | None:
+    found = versions(Path(serving_dir) / model_name)
+    return Path(serving_dir) / model_name / str(found[-1]) if found else None
+
+
+@contextlib.contextmanager
+def _locked(model_root: Path):
+    try:
+        model_root.mkdir(parents=True, exist_ok=True)
+        handle = open(model_root / ".push.lock", "w")
+    except OSError as exc:
+        raise InfraError(f"cannot write to the serving directory {model_root}: {exc.strerror or exc}. "
+                         f"Check its permissions and free space.") from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def push_model(model_dir: Path, serving_dir: Path, model_name: str) -> Path:
+    """Copy beside the target, then rename into the next free version number (under a lock)."""
+    model_root = Path(serving_dir) / model_name
+    with _locked(model_root):
+        version = (versions(model_root) or [0])[-1] + 1
+        target = model_root / str(version)
+        with io.atomic_dir(target) as tmp:
+            shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
+    return target
+
+
+def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
+    """inputs: model (SavedModel dir), metrics (evaluate output dir); outputs: output dir, serving_dir."""
+    metrics = io.read_json(Path(inputs["metrics"]) / artifacts.METRICS)
+    checks = decide(metrics["candidate"], metrics.get("baseline"), config)
+    blessed = all(c.passed for c in checks)
+    text = report(checks, blessed, metrics.get("baseline_model"))
+    out = Path(outputs["output"])
+    io.write_text(out / artifacts.GATE_TXT, text)
+    result = {"blessed": blessed, "checks": [dict(dataclasses.asdict(c), margin=c.margin, passed=c.passed)
+                                             for c in checks], "pushed_to": None}
+    if not blessed:
+        io.write_json(out / artifacts.GATE_JSON, result)
+        failed = ", ".join(f"{c.name} {c.value:.4f} < {c.threshold:.4f}" for c in checks if not c.passed)
+        raise GateRefused(f"model not pushed: {failed}. Report: {out / artifacts.GATE_TXT}")
+    target = push_model(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name)
+    result["pushed_to"] = str(target)
+    io.write_json(out / artifacts.GATE_JSON, result)
+    log.info("blessed; pushed to %s", target)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arg_parser = cli.parser("python -m components.push", "Gate the model on its test metrics; push a blessed "
+                            "model to <serving-dir>/<model-name>/<version>/; exit 6 when refused.", PushConfig)
+    arg_parser.add_argument("--model", required=True, help="SavedModel directory (train's model/)")
+    arg_parser.add_argument("--metrics", required=True, help="the evaluate component's output directory")
+    arg_parser.add_argument("--serving-dir", required=True, help="TensorFlow Serving model base directory")
+    arg_parser.add_argument("--output", required=True, help="output directory for this component")
+    args = cli.parse(arg_parser, argv)
+
+    def main_() -> None:
+        config = cli.config_lib.from_flags(PushConfig, args)
+        run(config, {"model": args.model, "metrics": args.metrics},
+            {"output": args.output, "serving_dir": args.serving_dir})
+
+    return cli.run_cli(main_, args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

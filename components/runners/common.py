@@ -1,0 +1,106 @@
+"""Running the DAG: resolve each step's inputs, hand the step to an executor, keep the run manifest.
+
+Executors decide where a step runs (this process, a container, a Kubernetes Job); everything else —
+order, paths, manifest, stopping at the first failure — is here, shared by every runner.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from components import config as config_lib, io
+from components.dag import PIPELINE, Param, Step, StepOutput, topological
+from components.errors import PipelineError
+
+log = logging.getLogger("pipeline")
+MANIFEST = "manifest.json"
+
+
+class Executor(Protocol):
+    def __call__(self, step: Step, config: Any, inputs: dict[str, Path | None],
+                 outputs: dict[str, Path]) -> dict: ...
+
+
+@dataclasses.dataclass
+class Run:
+    run_id: str
+    run_dir: Path
+    config: config_lib.PipelineConfig
+    params: dict[str, Path | None]
+    manifest: dict = dataclasses.field(default_factory=dict)
+
+    def output_dir(self, step: str) -> Path:
+        return self.run_dir / step
+
+    def resolve(self, ref: Param | StepOutput) -> Path | None:
+        if isinstance(ref, Param):
+            return self.params.get(ref.name)
+        path = self.output_dir(ref.step)
+        return path / ref.path if ref.path else path
+
+    def save_manifest(self) -> None:
+        io.write_json(self.run_dir / MANIFEST, self.manifest)
+
+
+def new_manifest(run: Run, runner: str) -> dict:
+    data = run.params.get("data")
+    return {"run_id": run.run_id, "runner": runner, "status": "running",
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "config": config_lib.to_dict(run.config),
+            "params": {k: str(v) if v is not None else None for k, v in run.params.items()},
+            "data_sha256": io.file_sha256(data) if data and Path(data).is_file() else None,
+            "steps": {step.name: {"status": "pending"} for step in PIPELINE}}
+
+
+def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, dict], None] | None = None,
+              steps: tuple[Step, ...] = PIPELINE) -> dict:
+    """Run every step in DAG order; stop at the first failure, which is re-raised after the manifest is saved."""
+    run.manifest = run.manifest or new_manifest(run, runner)
+    run.save_manifest()
+    for step in topological(steps):
+        record = run.manifest["steps"][step.name]
+        inputs = {name: run.resolve(ref) for name, ref in step.inputs.items()}
+        outputs = {"output": run.output_dir(step.name)}
+        outputs.update({name: run.resolve(ref) for name, ref in step.extra_outputs.items()})
+        log.info("── %s ──", step.name)
+        record.update(status="running", outputs={k: str(v) for k, v in outputs.items()})
+        run.save_manifest()
+        started = time.monotonic()
+        try:
+            result = execute(step, getattr(run.config, step.name), inputs, outputs)
+        except BaseException as exc:
+            failed = isinstance(exc, PipelineError)
+            record.update(status="failed", seconds=round(time.monotonic() - started, 2),
+                          exit_code=exc.exit_code if failed else 1,
+                          error=exc.message if failed else "".join(traceback.format_exception_only(exc)).strip())
+            run.manifest["status"] = "failed"
+            run.save_manifest()
+            raise
+        record.update(status="succeeded", seconds=round(time.monotonic() - started, 2), result=result)
+        run.save_manifest()
+        if on_step:
+            on_step(step.name, record)
+    run.manifest["status"] = "succeeded"
+    run.save_manifest()
+    return run.manifest
+
+
+def previous_statistics(pipeline_root: Path, run_id: str) -> Path | None:
+    """The statistics of the newest earlier run whose validate step succeeded, for drift reports."""
+    candidates = []
+    for manifest_path in Path(pipeline_root).glob(f"*/{MANIFEST}"):
+        if manifest_path.parent.name == run_id:
+            continue
+        try:
+            manifest = io.read_json(manifest_path)
+        except PipelineError:
+            continue  # a damaged manifest of another run must not stop this one
+        stats = manifest_path.parent / "validate" / "stats.pb"
+        if manifest.get("steps", {}).get("validate", {}).get("status") == "succeeded" and stats.is_file():
+            candidates.append((manifest.get("created", ""), stats))
+    return max(candidates)[1] if candidates else None

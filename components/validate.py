@@ -1,0 +1,154 @@
+"""validate: statistics and schema checks with TFDV; anomalies stop the pipeline.
+
+Core: statistics from a DataFrame (in memory) or a CSV (Beam, for data that does not fit), anomalies
+against a schema, drift against the previous run's statistics. `run` writes the statistics (binary and
+an HTML view), the schema used, and anomaly and drift reports, then raises AnomaliesError on anomalies.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from components import artifacts, cli, io
+from components.config import ValidateConfig
+from components.errors import AnomaliesError
+from components.features import encode_labels, require_label
+
+log = logging.getLogger(__name__)
+
+
+def statistics_in_memory(frame: pd.DataFrame):
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.generate_statistics_from_dataframe(frame)
+
+
+def statistics_with_beam(path: Path, delimiter: str):
+    """Beam's CSV path streams the file: slower to start (seconds) but memory stays flat."""
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.generate_statistics_from_csv(str(path), delimiter=delimiter)
+
+
+def infer_schema(stats):
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.infer_schema(stats)
+
+
+def find_anomalies(stats, schema):
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.validate_statistics(stats, schema)
+
+
+def describe_anomalies(anomalies) -> list[str]:
+    return [f"{name}: {info.short_description}. {info.description}"
+            for name, info in sorted(anomalies.anomaly_info.items())]
+
+
+def find_drift(stats, schema, previous, config: ValidateConfig) -> list[str]:
+    """Jensen-Shannon divergence for numeric features, L-infinity distance for categorical ones."""
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+
+    with_comparators = copy.deepcopy(schema)
+    for feature in with_comparators.feature:
+        if feature.type == schema_pb2.BYTES:
+            feature.drift_comparator.infinity_norm.threshold = config.drift_linf_threshold
+        else:
+            feature.drift_comparator.jensen_shannon_divergence.threshold = config.drift_js_threshold
+    anomalies = tfdv.validate_statistics(stats, with_comparators, previous_statistics=previous)
+    lines = []
+    for name, info in sorted(anomalies.anomaly_info.items()):
+        for reason in info.reason:
+            if "COMPARATOR" in anomalies_pb2.AnomalyInfo.Type.Name(reason.type):
+                lines.append(f"{name}: {reason.description}")
+    return lines
+
+
+def statistics_html(stats) -> str:
+    from tensorflow_data_validation.utils import display_util
+
+    return display_util.get_statistics_html(stats)
+
+
+def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
+    """inputs: data (CSV), schema (optional .pbtxt), previous_statistics (optional); outputs: output dir."""
+    data, out = Path(inputs["data"]), Path(outputs["output"])
+    size_mb = data.stat().st_size / 1e6 if data.is_file() else 0
+    frame = None
+    if size_mb > config.beam_threshold_mb:
+        log.info("%s is %.0f MB (> %.0f MB): statistics through Beam, streaming", data, size_mb,
+                 config.beam_threshold_mb)
+        delimiter = io.sniff_delimiter(data)
+        require_label(pd.read_csv(data, sep=delimiter, nrows=1), config.label)
+        stats = statistics_with_beam(data, delimiter)
+        rows = int(stats.datasets[0].num_examples)
+    else:
+        frame = io.read_csv(data)
+        require_label(frame, config.label)
+        stats = statistics_in_memory(frame)
+        rows = len(frame)
+    log.info("statistics of %d rows x %d columns", rows, len(stats.datasets[0].features))
+
+    if inputs.get("schema"):
+        schema, origin = io.load_schema(inputs["schema"]), "given"
+    else:
+        schema, origin = infer_schema(stats), "inferred"
+        log.info("no schema given: inferred one from this data (saved as %s)", out / artifacts.SCHEMA)
+    anomalies = find_anomalies(stats, schema)
+    problems = describe_anomalies(anomalies)
+    drift = []
+    if inputs.get("previous_statistics"):
+        drift = find_drift(stats, schema, io.load_statistics(inputs["previous_statistics"]), config)
+        log.info("drift against the previous run: %s", "; ".join(drift) if drift else "none")
+    if frame is not None and not problems:
+        encode_labels(frame[config.label], config.label)  # one class, unknown spellings: fail here, early
+    duplicates = int(frame.duplicated().sum()) if frame is not None else None
+    if duplicates:
+        log.warning("%d duplicated rows (kept; they may leak between splits)", duplicates)
+
+    io.save_proto_binary(out / artifacts.STATS, stats)
+    io.write_text(out / artifacts.STATS_HTML, statistics_html(stats))
+    io.save_proto_text(out / artifacts.SCHEMA, schema)
+    io.save_proto_text(out / artifacts.ANOMALIES, anomalies)
+    io.write_text(out / artifacts.ANOMALIES_TXT, "\n".join(problems) + "\n" if problems else "no anomalies\n")
+    io.write_text(out / artifacts.DRIFT_TXT, "\n".join(drift) + "\n" if drift else "no drift\n")
+    result = {"rows": rows, "schema": origin, "anomalies": len(problems), "drift": drift,
+              "duplicated_rows": duplicates}
+    io.write_json(out / artifacts.VALIDATE_RESULT, result)
+
+    if problems:
+        raise AnomaliesError(f"{len(problems)} column(s) of {data} do not match the schema:\n  "
+                             + "\n  ".join(problems) + f"\nFull report: {out / artifacts.ANOMALIES_TXT}")
+    if drift and config.fail_on_drift:
+        raise AnomaliesError("data drifted from the previous run (fail_on_drift is set):\n  " + "\n  ".join(drift))
+    log.info("no anomalies (%s schema)", origin)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arg_parser = cli.parser("python -m components.validate", "Compute statistics of a CSV with TFDV and "
+                            "check them against a schema; exit 4 on anomalies.", ValidateConfig)
+    arg_parser.add_argument("--data", required=True, help="CSV file (the delimiter is detected)")
+    arg_parser.add_argument("--schema", help="TFDV schema (.pbtxt); omitted: infer one and save it")
+    arg_parser.add_argument("--previous-statistics", help="stats.pb of an earlier run, to report drift")
+    arg_parser.add_argument("--output", required=True, help="output directory for this component")
+    args = cli.parse(arg_parser, argv)
+    cli.quiet_tensorflow()
+
+    def main_() -> None:
+        config = cli.config_lib.from_flags(ValidateConfig, args)
+        run(config, {"data": args.data, "schema": args.schema, "previous_statistics": args.previous_statistics},
+            {"output": args.output})
+
+    return cli.run_cli(main_, args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Run the pipeline: validate -> split -> train -> evaluate -> push.
+
+    python pipeline.py --runner=local                      # the embedded bank data, in this process
+    python pipeline.py --data other.csv --label y          # any CSV of this kind
+
+Flags become one PipelineConfig (defaults in components/config.py); the DAG is components/dag.py; the
+runner only decides where each step runs. Exit codes: see --help or the README.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from components import cli, config as config_lib, push
+from components.errors import UsageError
+from components.runners import common
+
+HERE = Path(__file__).resolve().parent
+EMBEDDED_DATA = HERE / "data" / "bank.csv"
+EMBEDDED_SCHEMA = HERE / "data" / "schema.pbtxt"
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+log = logging.getLogger("pipeline")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser("python pipeline.py", __doc__.split("\n\n")[0] + " Components: validate (TFDV), split, "
+                   "train (Keras, tf.distribute), evaluate, push (gate).")
+    p.add_argument("--runner", choices=["local"], default="local", help="where components run (default: local)")
+    p.add_argument("--data", help=f"CSV file; the delimiter is detected (default: the embedded {EMBEDDED_DATA.name})")
+    p.add_argument("--label", help="label column; positive values yes/1/true, any case (default: deposit)")
+    p.add_argument("--schema", help="TFDV schema .pbtxt (default: the committed one for the embedded data; "
+                                    "for other data, a schema inferred from it and saved with the run)")
+    p.add_argument("--format", choices=config_lib.SPLIT_FORMATS, help="split file format (default: npz)")
+    p.add_argument("--pipeline-root", default="runs", help="runs are kept in <pipeline-root>/<run-id>/ "
+                                                           "(default: ./runs)")
+    p.add_argument("--serving-dir", default="serving", help="blessed models go to <serving-dir>/<model>/<version>/ "
+                                                            "(default: ./serving)")
+    p.add_argument("--run-id", help="name of this run (default: a UTC timestamp)")
+    p.add_argument("--epochs", type=int, help="maximum epochs (default: 100; early stopping ends sooner)")
+    p.add_argument("--batch-size", type=int, help="batch size per replica (default: 100)")
+    p.add_argument("--seed", type=int, help="seed of the split and of training (default: 42)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="any other config value, e.g. --set train.hidden_layers=3 --set push.min_auc=0.9")
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
+    """Flags and --set overrides applied once, on top of the defaults in code."""
+    overrides: dict[str, object] = {}
+    for flag, keys in (("label", ("validate.label", "split.label")), ("format", ("split.format",)),
+                       ("epochs", ("train.epochs",)), ("batch_size", ("train.batch_size",)),
+                       ("seed", ("split.seed", "train.seed"))):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.update({key: value for key in keys})
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise UsageError(f"--set {item!r} is not SECTION.KEY=VALUE (e.g. train.epochs=5).")
+        overrides[key.strip()] = value.strip()
+    return config_lib.with_overrides(config_lib.PipelineConfig(), overrides)
+
+
+def resolve_params(args: argparse.Namespace, config: config_lib.PipelineConfig, run_id: str) -> dict:
+    data = Path(args.data) if args.data else EMBEDDED_DATA
+    if args.schema:
+        schema = Path(args.schema)
+    elif data.resolve() == EMBEDDED_DATA:
+        schema = EMBEDDED_SCHEMA
+    else:
+        schema = None  # validate infers one from this data and saves it with the run
+    serving_dir = Path(args.serving_dir).resolve()
+    return {"data": data.resolve(), "schema": schema.resolve() if schema else None,
+            "previous_statistics": common.previous_statistics(Path(args.pipeline_root), run_id),
+            "baseline_model": push.latest_version(serving_dir, config.push.model_name),
+            "serving_dir": serving_dir}
+
+
+def make_run_id(requested: str | None) -> str:
+    run_id = requested or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if not RUN_ID.match(run_id) or ".." in run_id:
+        raise UsageError(f"--run-id {run_id!r} is not a valid run name: use letters, digits, '.', '_' and '-' "
+                         f"(no '/' or '..'), at most 100 characters.")
+    return run_id
+
+
+def summary(manifest: dict, run_dir: Path) -> str:
+    lines = [f"run {manifest['run_id']}: {manifest['status']}"]
+    for name, step in manifest["steps"].items():
+        seconds = f"{step['seconds']:7.1f}s" if "seconds" in step else " " * 8
+        lines.append(f"  {name:<9} {step['status']:<10}{seconds}  {step.get('error', '').splitlines()[0] if step.get('error') else ''}")
+    metrics = (manifest["steps"]["evaluate"].get("result") or {}).get("candidate")
+    if metrics:
+        lines.append("test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in
+                                                   ("accuracy", "auc", "precision", "recall", "f1", "loss")))
+    gate = manifest["steps"]["push"]
+    if gate["status"] == "succeeded":
+        lines.append(f"gate: BLESSED, pushed to {gate['result']['pushed_to']}")
+    elif gate["status"] == "failed":
+        lines.append(f"gate: REFUSED, nothing pushed (see {run_dir / 'push' / 'gate.txt'})")
+    lines.append(f"manifest: {run_dir / common.MANIFEST}")
+    lines.append(f"inspect:  tensorboard --logdir {run_dir}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = cli.parse(build_parser(), argv)
+    cli.quiet_tensorflow()
+    state: dict = {}
+
+    def main_() -> None:
+        config = resolve_config(args)
+        run_id = make_run_id(args.run_id)
+        run_dir = Path(args.pipeline_root).resolve() / run_id
+        run = common.Run(run_id, run_dir, config, resolve_params(args, config, run_id))
+        state["run"] = run
+        from components.runners.local import in_process
+
+        common.run_steps(run, in_process, args.runner)
+
+    code = cli.run_cli(main_, args.debug)
+    run = state.get("run")
+    if run is not None and run.manifest:
+        print(summary(run.manifest, run.run_dir), flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -142,15 +142,30 @@ def sniff_delimiter(path: str | os.PathLike) -> str:
             raise DataError(f"data file {path} is not UTF-8 text (bad byte at offset {exc.start}): "
                             f"re-save it as UTF-8.") from None
         text = head[:exc.start].decode("utf-8")
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.splitlines() if line.strip()][:200]
     if len(lines) < 2:
         raise DataError(f"data file {path} has a header but no data rows.")
-    try:
-        return csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=DELIMITERS).delimiter
-    except csv.Error:
+    delimiter = _best_delimiter(lines)
+    if delimiter is None:
         raise DataError(f"cannot detect the delimiter of {path}: expected one of "
-                        f"{' '.join(repr(d) for d in DELIMITERS)} separating the same number of "
-                        f"columns on every line.") from None
+                        f"{' '.join(repr(d) for d in DELIMITERS)} between the columns of its header.")
+    return delimiter
+
+
+def _best_delimiter(lines: list[str]) -> str | None:
+    """The delimiter that splits the header into the most columns and most rows into as many.
+
+    Ragged rows do not hide the delimiter (they are reported later, with their line number).
+    """
+    best, best_score = None, (0.0, 0)
+    for delimiter in DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if widths[0] < 2:
+            continue
+        score = (sum(w == widths[0] for w in widths[1:]) / (len(widths) - 1), widths[0])
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:

@@ -1,0 +1,58 @@
+"""Shared fixtures: the real bank data, small stratified samples of it, and finished pipeline runs."""
+from __future__ import annotations
+
+import os
+
+# Set before TensorFlow is imported by any test: quiet C++ logs; tf_keras as Keras (see components/cli.py).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BANK_CSV = ROOT / "data" / "bank.csv"
+BANK_SCHEMA = ROOT / "data" / "schema.pbtxt"
+
+
+@pytest.fixture(scope="session")
+def bank_frame() -> pd.DataFrame:
+    return pd.read_csv(BANK_CSV)
+
+
+def sample_bank(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
+    """A stratified sample that keeps every category seen in the full data where possible."""
+    return frame.groupby("deposit", group_keys=False).apply(
+        lambda g: g.sample(n=rows // 2, random_state=seed)).reset_index(drop=True)
+
+
+@pytest.fixture
+def small_bank_csv(tmp_path, bank_frame) -> Path:
+    path = tmp_path / "bank_small.csv"
+    sample_bank(bank_frame, 1000).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_small(tmp_path_factory, bank_frame):
+    """(root, split_dir, train result): 4 epochs on a 2,000-row stratified sample, split as .npz."""
+    from components import split, train
+    from components.config import SplitConfig, TrainConfig
+
+    root = tmp_path_factory.mktemp("trained")
+    csv = root / "bank.csv"
+    sample_bank(bank_frame, 2000).to_csv(csv, index=False)
+    split_dir = root / "split"
+    split.run(SplitConfig(), {"data": csv, "schema": BANK_SCHEMA}, {"output": split_dir})
+    result = train.run(TrainConfig(epochs=4, patience=10), {"split": split_dir}, {"output": root / "train"})
+    return root, split_dir, result
+
+
+def run_pipeline(*argv: str) -> int:
+    import pipeline
+
+    return pipeline.main(list(argv))

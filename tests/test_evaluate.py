@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+from components import artifacts, evaluate, io
+from components.config import EvaluateConfig
+from components.errors import DataError
+from components.metrics import binary_metrics, roc_auc
+from tests.tensorboard_events import tags_by_run
+
+
+def test_metrics_agree_with_scikit_learn():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 500)
+    scores = np.clip(labels * 0.3 + rng.random(500) * 0.7, 0, 1).round(2)  # with ties
+    ours = binary_metrics(labels, scores)
+    predicted = (scores >= 0.5).astype(int)
+    assert ours["auc"] == pytest.approx(sk.roc_auc_score(labels, scores))
+    assert ours["accuracy"] == pytest.approx(sk.accuracy_score(labels, predicted))
+    assert ours["precision"] == pytest.approx(sk.precision_score(labels, predicted))
+    assert ours["recall"] == pytest.approx(sk.recall_score(labels, predicted))
+    assert ours["f1"] == pytest.approx(sk.f1_score(labels, predicted))
+    assert ours["loss"] == pytest.approx(sk.log_loss(labels, np.clip(scores, 1e-7, 1 - 1e-7)))
+    assert ours["confusion_matrix"] == sk.confusion_matrix(labels, predicted).tolist()
+    assert np.isnan(roc_auc(np.ones(3), np.ones(3)))
+
+
+def run_evaluate(trained, out, baseline=None):
+    root, split_dir, _ = trained
+    return evaluate.run(EvaluateConfig(), {"model": root / "train" / artifacts.MODEL, "split": split_dir,
+                                           "baseline_model": baseline}, {"output": out})
+
+
+def test_evaluate_scores_the_saved_model_and_writes_plots(trained_small, tmp_path):
+    summary = run_evaluate(trained_small, tmp_path)
+    candidate = summary["candidate"]
+    assert summary["baseline"] is None and summary["test_rows"] == 200 == candidate["examples"]
+    assert 0.6 < candidate["accuracy"] <= 1 and 0.6 < candidate["auc"] <= 1
+    assert sum(map(sum, candidate["confusion_matrix"])) == 200
+    assert io.read_json(tmp_path / artifacts.METRICS) == summary
+    for name in artifacts.PLOTS:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tags = set().union(*tags_by_run(tmp_path / artifacts.LOGS).values())
+    assert {"test/accuracy", "test/auc", "test/roc", "test/confusion_matrix"} <= tags
+
+
+def test_baseline_is_scored_too(trained_small, tmp_path):
+    root, _, _ = trained_small
+    summary = run_evaluate(trained_small, tmp_path, baseline=root / "train" / artifacts.MODEL)
+    assert summary["baseline"]["accuracy"] == pytest.approx(summary["candidate"]["accuracy"])
+
+
+def test_corrupt_baseline_is_named(trained_small, tmp_path):
+    broken = tmp_path / "serving" / "bank" / "3"
+    broken.mkdir(parents=True)
+    (broken / "saved_model.pb").write_bytes(b"not a protobuf")
+    with pytest.raises(DataError, match=r"deployed model at .*/3 is not a loadable SavedModel"):
+        run_evaluate(trained_small, tmp_path / "out", baseline=broken)

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from components import artifacts, io, split
+from components.config import SplitConfig
+from components.errors import DataError
+from tests.conftest import BANK_CSV, BANK_SCHEMA, sample_bank
+
+
+def run_split(out, data=BANK_CSV, **config):
+    return split.run(SplitConfig(**config), {"data": data, "schema": BANK_SCHEMA}, {"output": out})
+
+
+def test_stratified_split_keeps_the_label_balance_and_is_deterministic():
+    labels = np.array([0] * 900 + [1] * 100)
+    first = split.stratified_indices(labels, SplitConfig(seed=7))
+    again = split.stratified_indices(labels, SplitConfig(seed=7))
+    other = split.stratified_indices(labels, SplitConfig(seed=8))
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert not np.array_equal(first["train"], other["train"])
+    assert [len(first[k]) for k in artifacts.SPLITS] == [800, 100, 100]
+    assert [labels[first[k]].sum() for k in artifacts.SPLITS] == [80, 10, 10]
+    assert len(np.unique(np.concatenate(list(first.values())))) == 1000  # disjoint and complete
+
+
+def test_npz_split_of_the_bank_data(tmp_path):
+    summary = run_split(tmp_path)
+    assert [summary["splits"][k]["rows"] for k in artifacts.SPLITS] == [8929, 1116, 1117]
+    balance = [summary["splits"][k]["positive_fraction"] for k in artifacts.SPLITS]
+    assert max(balance) - min(balance) < 0.01
+    arrays = io.load_npz(tmp_path / "train" / artifacts.NPZ_NAME)
+    assert arrays["deposit"].dtype == np.int64 and set(np.unique(arrays["deposit"])) == {0, 1}
+    assert arrays["job"].dtype.kind == "U" and arrays["age"].dtype == np.float32
+    features = io.read_json(tmp_path / artifacts.FEATURES)
+    assert "age" in features["numeric"] and "job" in features["categorical"] and features["label"] == "deposit"
+    assert io.read_json(tmp_path / artifacts.SPLIT_SUMMARY) == summary
+
+
+def test_tfrecord_split_is_gzipped_and_sharded(tmp_path):
+    import tensorflow as tf
+
+    run_split(tmp_path, format="tfrecord", shards=3)
+    files = io.tfrecord_files(tmp_path / "train", "train")
+    assert len(files) == 3 and all(f.endswith(".tfrecord.gz") for f in files)
+    with open(files[0], "rb") as handle:
+        assert handle.read(2) == b"\x1f\x8b"  # gzip magic
+    rows = 0
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.train.Example.FromString(record.numpy())
+        rows += 1
+    assert rows == 8929
+    assert example.features.feature["job"].bytes_list.value[0].decode()
+    assert example.features.feature["deposit"].int64_list.value[0] in (0, 1)
+
+
+def test_too_small_a_file_is_a_clear_error(tmp_path, bank_frame):
+    path = tmp_path / "ten.csv"
+    sample_bank(bank_frame, 10).to_csv(path, index=False)
+    with pytest.raises(DataError, match="too few rows to split"):
+        run_split(tmp_path / "out", data=path)

@@ -1,0 +1,72 @@
+import pytest
+
+from components import artifacts, io, split, train
+from components.config import SplitConfig, TrainConfig
+from tests.conftest import BANK_SCHEMA
+from tests.tensorboard_events import tags_by_run
+
+
+def make_split(tmp_path, csv, fmt):
+    out = tmp_path / f"split-{fmt}"
+    split.run(SplitConfig(format=fmt, shards=2), {"data": csv, "schema": BANK_SCHEMA}, {"output": out})
+    return out
+
+
+@pytest.fixture
+def trained(trained_small):
+    return trained_small
+
+
+def test_training_writes_model_history_and_result(trained):
+    root, _, result = trained
+    assert result["strategy"] == "one_device" and result["replicas"] == 1 and result["epochs_run"] == 4
+    history = io.read_json(root / "train" / artifacts.HISTORY)
+    assert [e["epoch"] for e in history] == [1, 2, 3, 4]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert {"val_loss", "val_accuracy", "learning_rate"} <= set(history[0])
+    assert (root / "train" / artifacts.MODEL / "saved_model.pb").is_file()
+
+
+def test_saved_model_signature_takes_raw_columns(trained):
+    import numpy as np
+    import tensorflow as tf
+
+    root, _, _ = trained
+    serve = tf.saved_model.load(str(root / "train" / artifacts.MODEL)).signatures["serving_default"]
+    inputs = serve.structured_input_signature[1]
+    assert inputs["job"].dtype == tf.string and inputs["age"].dtype == tf.float32
+    assert "deposit" not in inputs
+    row = {"age": [41.0], "job": ["technician"], "marital": ["married"], "education": ["secondary"],
+           "default": ["no"], "balance": [1200.0], "housing": ["yes"], "loan": ["no"], "contact": ["cellular"],
+           "day": [5.0], "month": ["may"], "duration": [900.0], "campaign": [1.0], "pdays": [-1.0],
+           "previous": [0.0], "poutcome": ["unknown"]}
+    out = serve(**{k: tf.constant(v) for k, v in row.items()})
+    probabilities = out["probabilities"].numpy()
+    assert probabilities.shape == (1, 2) and np.isclose(probabilities.sum(), 1, atol=1e-5)
+    # A category never seen in training goes to the out-of-vocabulary slot instead of failing.
+    out = serve(**{k: tf.constant(v) for k, v in dict(row, job=["astronaut"]).items()})
+    assert out["probabilities"].shape == (1, 2)
+
+
+def test_tensorboard_has_train_and_validation_scalars_histograms_graph_and_hparams(trained):
+    root, _, _ = trained
+    tags = tags_by_run(root / "train" / artifacts.LOGS)
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= tags["train"]
+    assert {"epoch_loss", "epoch_accuracy"} <= tags["validation"]
+    assert any(tag.endswith("kernel_0") or "kernel" in tag for tag in tags["train"])  # weight histograms
+    assert "__graph__" in tags["train"]
+    assert "_hparams_/session_start_info" in tags["hparams"]
+
+
+def test_training_from_tfrecord_shards(tmp_path, small_bank_csv):
+    split_dir = make_split(tmp_path, small_bank_csv, "tfrecord")
+    result = train.run(TrainConfig(epochs=2, histogram_freq=0), {"split": split_dir}, {"output": tmp_path / "t"})
+    assert result["epochs_run"] == 2
+    assert (tmp_path / "t" / artifacts.MODEL / "saved_model.pb").is_file()
+
+
+def test_early_stopping_stops_before_the_epoch_limit(tmp_path, small_bank_csv):
+    split_dir = make_split(tmp_path, small_bank_csv, "npz")
+    config = TrainConfig(epochs=60, patience=1, learning_rate=0.05, histogram_freq=0)
+    result = train.run(config, {"split": split_dir}, {"output": tmp_path / "t"})
+    assert result["epochs_run"] < 60

@@ -1,0 +1,71 @@
+import pytest
+
+from components import artifacts, io, validate
+from components.config import ValidateConfig
+from components.errors import AnomaliesError, DataError
+from tests.conftest import BANK_CSV, BANK_SCHEMA, sample_bank
+
+
+def run_validate(data, out, schema=BANK_SCHEMA, previous=None, **config):
+    return validate.run(ValidateConfig(**config), {"data": data, "schema": schema, "previous_statistics": previous},
+                        {"output": out})
+
+
+def test_bank_data_matches_the_committed_schema(tmp_path):
+    result = run_validate(BANK_CSV, tmp_path)
+    assert result["rows"] == 11162 and result["anomalies"] == 0 and result["schema"] == "given"
+    for name in (artifacts.STATS, artifacts.SCHEMA, artifacts.ANOMALIES, artifacts.ANOMALIES_TXT):
+        assert (tmp_path / name).stat().st_size > 0
+    html = (tmp_path / artifacts.STATS_HTML).read_text()
+    assert "<facets-overview" in html and len(html) > 5000
+    stats = io.load_statistics(tmp_path / artifacts.STATS)
+    assert {f.path.step[0] for f in stats.datasets[0].features} >= {"age", "job", "deposit"}
+
+
+def test_each_anomaly_is_named_and_stops_with_exit_code_4(tmp_path, bank_frame):
+    bad = sample_bank(bank_frame, 400)
+    bad.loc[0, "job"] = "astronaut"          # unknown category
+    bad.loc[1, "age"] = -5                   # out of range
+    bad.loc[2, "balance"] = "lots"           # text in a numeric column
+    bad.loc[3, "deposit"] = None             # missing label value
+    bad = bad.drop(columns=["loan"])          # missing column
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(AnomaliesError) as caught:
+        run_validate(path, tmp_path / "out")
+    assert caught.value.exit_code == 4
+    for column in ("job", "age", "balance", "deposit", "loan"):
+        assert f"{column}:" in caught.value.message
+    report = (tmp_path / "out" / artifacts.ANOMALIES_TXT).read_text()
+    assert "astronaut" in report and "loan" in report
+
+
+def test_schema_is_inferred_and_saved_when_none_is_given(tmp_path, small_bank_csv):
+    result = run_validate(small_bank_csv, tmp_path, schema=None)
+    assert result["schema"] == "inferred" and result["anomalies"] == 0
+    schema = io.load_schema(tmp_path / artifacts.SCHEMA)
+    assert {f.name for f in schema.feature} == set(io.read_csv(small_bank_csv).columns)
+
+
+def test_drift_against_the_previous_run_is_reported(tmp_path, bank_frame):
+    before = sample_bank(bank_frame, 2000, seed=1)
+    before_path = tmp_path / "before.csv"
+    before.to_csv(before_path, index=False)
+    run_validate(before_path, tmp_path / "first")
+    after = sample_bank(bank_frame, 2000, seed=2)
+    after["duration"] = after["duration"] * 4 + 900
+    after["contact"] = "telephone"
+    after_path = tmp_path / "after.csv"
+    after.to_csv(after_path, index=False)
+    result = run_validate(after_path, tmp_path / "second", previous=tmp_path / "first" / artifacts.STATS)
+    drifted = {line.split(":")[0] for line in result["drift"]}
+    assert {"duration", "contact"} <= drifted and "age" not in drifted
+    assert "duration" in (tmp_path / "second" / artifacts.DRIFT_TXT).read_text()
+    with pytest.raises(AnomaliesError, match="drifted"):
+        run_validate(after_path, tmp_path / "third", previous=tmp_path / "first" / artifacts.STATS,
+                     fail_on_drift=True)
+
+
+def test_missing_label_column_names_the_columns(tmp_path, small_bank_csv):
+    with pytest.raises(DataError, match=r"label column 'y' is not in the data.*--label"):
+        run_validate(small_bank_csv, tmp_path, schema=None, label="y")

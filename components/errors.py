@@ -31,7 +31,7 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(6, "gate_refused", "The model did not pass the gate; it was not pushed.",
              "Read gate.txt in the push output: each metric, its threshold and its margin."),
     ExitCode(75, "infrastructure", "Interrupted or out of resources (SIGTERM, disk full); retryable.",
-             "Re-run the same command with the same --run-id: completed work is kept and training resumes."),
+             "Fix the resource named in the message (space, permissions) and re-run the same command."),
 )
 _BY_CODE = {e.code: e for e in EXIT_CODES}
 

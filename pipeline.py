@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import importlib
+
 from components import cli, config as config_lib, push
 from components.errors import UsageError
 from components.runners import common
@@ -23,6 +25,8 @@ from components.runners import common
 HERE = Path(__file__).resolve().parent
 EMBEDDED_DATA = HERE / "data" / "bank.csv"
 EMBEDDED_SCHEMA = HERE / "data" / "schema.pbtxt"
+# Each runner module offers add_flags(parser) and executor(args, run) -> Executor (see runners/common.py).
+RUNNERS = {"local": "components.runners.local", "kubernetes": "components.runners.kubernetes"}
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 log = logging.getLogger("pipeline")
 
@@ -30,7 +34,9 @@ log = logging.getLogger("pipeline")
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser("python pipeline.py", __doc__.split("\n\n")[0] + " Components: validate (TFDV), split, "
                    "train (Keras, tf.distribute), evaluate, push (gate).")
-    p.add_argument("--runner", choices=["local"], default="local", help="where components run (default: local)")
+    p.add_argument("--runner", choices=sorted(RUNNERS), default="local",
+                   help="local: this machine (in-process, worker processes or containers); kubernetes: "
+                        "Jobs on a cluster (default: local)")
     p.add_argument("--data", help=f"CSV file; the delimiter is detected (default: the embedded {EMBEDDED_DATA.name})")
     p.add_argument("--label", help="label column; positive values yes/1/true, any case (default: deposit)")
     p.add_argument("--schema", help="TFDV schema .pbtxt (default: the committed one for the embedded data; "
@@ -46,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the split and of training (default: 42)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any other config value, e.g. --set train.hidden_layers=3 --set push.min_auc=0.9")
+    for module in RUNNERS.values():
+        importlib.import_module(module).add_flags(p)
     return p
 
 
@@ -119,9 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_dir = Path(args.pipeline_root).resolve() / run_id
         run = common.Run(run_id, run_dir, config, resolve_params(args, config, run_id))
         state["run"] = run
-        from components.runners.local import in_process
-
-        common.run_steps(run, in_process, args.runner)
+        runner = importlib.import_module(RUNNERS[args.runner])
+        common.run_steps(run, runner.executor(args, run), args.runner)
 
     code = cli.run_cli(main_, args.debug)
     run = state.get("run")

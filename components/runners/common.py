@@ -104,3 +104,19 @@ def previous_statistics(pipeline_root: Path, run_id: str) -> Path | None:
         if manifest.get("steps", {}).get("validate", {}).get("status") == "succeeded" and stats.is_file():
             candidates.append((manifest.get("created", ""), stats))
     return max(candidates)[1] if candidates else None
+
+
+def cli_args(config: Any, inputs: dict[str, Path | None], outputs: dict[str, Path]) -> list[str]:
+    """The component CLI's arguments for one step: its paths, then every config value (fully resolved).
+
+    Runners that start a component elsewhere (a process, a container, a pod) use this, so the CLI there
+    gets exactly the config the in-process runner would pass to `run`.
+    """
+    args: list[str] = []
+    for name, path in {**inputs, **outputs}.items():
+        if path is not None:
+            args += [f"--{name.replace('_', '-')}", str(path)]
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        args += [f"--{field.name.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return args

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# every component's output directory: what `run` returned, written by the CLI, read by out-of-process runners
+RESULT = "result.json"
+
 # validate/
 STATS = "stats.pb"                 # DatasetFeatureStatisticsList, binary proto
 STATS_HTML = "stats.html"          # Facets view of the statistics: open in a browser

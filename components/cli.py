@@ -69,6 +69,13 @@ def parse(arg_parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> ar
     return args
 
 
+def write_result(output: str | Path, result: dict) -> None:
+    """The CLI's record of what `run` returned, for runners that start components out of process."""
+    from components import artifacts, io
+
+    io.write_json(Path(output) / artifacts.RESULT, result)
+
+
 def existing_path(value: str | None, flag: str) -> Path | None:
     if value is None:
         return None

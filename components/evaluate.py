@@ -100,8 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def main_() -> None:
         config = cli.config_lib.from_flags(EvaluateConfig, args)
-        run(config, {"model": args.model, "split": args.split, "baseline_model": args.baseline_model},
-            {"output": args.output})
+        inputs = {"model": args.model, "split": args.split, "baseline_model": args.baseline_model}
+        cli.write_result(args.output, run(config, inputs, {"output": args.output}))
 
     return cli.run_cli(main_, args.debug)
 

@@ -122,8 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def main_() -> None:
         config = cli.config_lib.from_flags(PushConfig, args)
-        run(config, {"model": args.model, "metrics": args.metrics},
-            {"output": args.output, "serving_dir": args.serving_dir})
+        outputs = {"output": args.output, "serving_dir": args.serving_dir}
+        cli.write_result(args.output, run(config, {"model": args.model, "metrics": args.metrics}, outputs))
 
     return cli.run_cli(main_, args.debug)
 

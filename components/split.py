@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def main_() -> None:
         config = cli.config_lib.from_flags(SplitConfig, args)
-        run(config, {"data": args.data, "schema": args.schema}, {"output": args.output})
+        inputs = {"data": args.data, "schema": args.schema}
+        cli.write_result(args.output, run(config, inputs, {"output": args.output}))
 
     return cli.run_cli(main_, args.debug)
 

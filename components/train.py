@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def main_() -> None:
         config = cli.config_lib.from_flags(TrainConfig, args)
         tf_config = _tf_config(os.environ.get("TF_CONFIG"))
-        run(config, {"split": args.split}, {"output": args.output}, tf_config)
+        result = run(config, {"split": args.split}, {"output": args.output}, tf_config)
+        if result["chief"]:
+            cli.write_result(args.output, result)
 
     return cli.run_cli(main_, args.debug)
 

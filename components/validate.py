@@ -144,8 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def main_() -> None:
         config = cli.config_lib.from_flags(ValidateConfig, args)
-        run(config, {"data": args.data, "schema": args.schema, "previous_statistics": args.previous_statistics},
-            {"output": args.output})
+        inputs = {"data": args.data, "schema": args.schema, "previous_statistics": args.previous_statistics}
+        cli.write_result(args.output, run(config, inputs, {"output": args.output}))
 
     return cli.run_cli(main_, args.debug)
 

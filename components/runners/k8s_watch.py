@@ -1,0 +1,220 @@
+"""Submitting a step's objects, watching its Job to the end with its pods' logs, and cleaning up a run.
+
+Objects travel as plain dicts (the rendered manifests; `_preload_content=False` for reads), so what is
+submitted is exactly what --dry-run writes, and what is read is the API server's JSON as it is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from components.runners import k8s_tfjob
+from components.runners.k8s_entry import RESULT_MARKER
+
+log = logging.getLogger("pipeline.k8s")
+INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+
+
+@dataclasses.dataclass
+class Cluster:
+    api: client.ApiClient
+    namespace: str
+    poll_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        self.batch = client.BatchV1Api(self.api)
+        self.core = client.CoreV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+
+
+@dataclasses.dataclass
+class Outcome:
+    succeeded: bool
+    reason: str = ""
+    message: str = ""
+    exit_code: int | None = None
+    oom: bool = False
+    result: dict | None = None
+    error_line: str = ""            # the component's last ERROR log line, the most useful message we have
+
+
+def _json(response) -> dict:
+    return json.loads(response.data)
+
+
+def create(cluster: Cluster, obj: dict) -> None:
+    ns, kind = cluster.namespace, obj["kind"]
+    if kind == "Service":
+        cluster.core.create_namespaced_service(ns, obj, _preload_content=False)
+    elif kind == "Job":
+        cluster.batch.create_namespaced_job(ns, obj, _preload_content=False)
+    else:
+        cluster.custom.create_namespaced_custom_object(k8s_tfjob.GROUP, k8s_tfjob.VERSION, ns, k8s_tfjob.PLURAL,
+                                                       obj, _preload_content=False)
+    log.info("created %s %s/%s", kind, ns, obj["metadata"]["name"])
+
+
+def read(cluster: Cluster, kind: str, name: str) -> dict:
+    if kind == "Job":
+        return _json(cluster.batch.read_namespaced_job(name, cluster.namespace, _preload_content=False))
+    return _json(cluster.custom.get_namespaced_custom_object(
+        k8s_tfjob.GROUP, k8s_tfjob.VERSION, cluster.namespace, k8s_tfjob.PLURAL, name, _preload_content=False))
+
+
+def finished(obj: dict) -> tuple[bool, bool, str, str]:
+    """(done, succeeded, reason, message) from a Job's or TFJob's conditions."""
+    success = {"Job": "Complete", "TFJob": "Succeeded"}[obj["kind"]]
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in (success, "Failed"):
+            return True, condition["type"] == success, condition.get("reason", ""), condition.get("message", "")
+    return False, False, "", ""
+
+
+def pods(cluster: Cluster, selector: str) -> list[dict]:
+    return _json(cluster.core.list_namespaced_pod(cluster.namespace, label_selector=selector,
+                                                  _preload_content=False)).get("items", [])
+
+
+def disrupted(pod: dict) -> str | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+            return condition.get("reason") or "disrupted"
+    return None
+
+
+class LogFollower(threading.Thread):
+    """Streams one pod's log as `[step] line`; keeps the result line and the last ERROR line."""
+
+    def __init__(self, cluster: Cluster, pod: dict, prefix: str):
+        super().__init__(daemon=True, name=f"log-{pod['metadata']['name']}")
+        self.cluster, self.pod_name, self.prefix = cluster, pod["metadata"]["name"], prefix
+        self.container = pod["spec"]["containers"][0]["name"]
+        self.result: dict | None = None
+        self.error_line = ""
+
+    def run(self) -> None:
+        for attempt in range(5):
+            try:
+                response = self.cluster.core.read_namespaced_pod_log(
+                    self.pod_name, self.cluster.namespace, container=self.container, follow=True,
+                    _preload_content=False)
+            except (ApiException, urllib3.exceptions.HTTPError) as exc:  # e.g. the container is still starting
+                log.debug("log of %s not readable yet: %s", self.pod_name, exc)
+                time.sleep(min(2 ** attempt, 5) * self.cluster.poll_seconds)
+                continue
+            buffer = b""
+            for chunk in response.stream(4096):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    self.emit(line.decode(errors="replace").rstrip("\r"))
+            if buffer:
+                self.emit(buffer.decode(errors="replace"))
+            return
+
+    def emit(self, text: str) -> None:
+        if text.startswith(RESULT_MARKER):
+            self.result = json.loads(text[len(RESULT_MARKER):])
+            return
+        if " ERROR " in f" {text} ":
+            self.error_line = text
+        log.info("[%s] %s", self.prefix, text)
+
+
+def _prefix(step: str, pod: dict) -> str:
+    index = ((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_ANNOTATION)
+    return f"{step}/{index}" if index is not None else step
+
+
+def _terminated(pod: dict) -> dict:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated")
+        if terminated:
+            return terminated
+    return {}
+
+
+def failure_details(pod_list: list[dict]) -> tuple[int | None, bool]:
+    """Exit code of the most recent pod failure that was not a disruption, and whether it was an OOM kill."""
+    failed = [(_terminated(p).get("finishedAt") or "", _terminated(p)) for p in pod_list
+              if p.get("status", {}).get("phase") == "Failed" and not disrupted(p) and _terminated(p)]
+    if not failed:
+        return None, False
+    terminated = max(failed, key=lambda pair: pair[0])[1]
+    return terminated.get("exitCode"), terminated.get("reason") == "OOMKilled"
+
+
+def watch(cluster: Cluster, kind: str, name: str, step: str, selector: str) -> Outcome:
+    """Poll the Job until it finishes, following each pod's log once its container has started."""
+    followers: dict[str, LogFollower] = {}
+    reported: set[str] = set()
+    while True:
+        obj = read(cluster, kind, name)
+        pod_list = pods(cluster, selector)
+        done, ok, reason, message = finished(obj)
+        for pod in pod_list:
+            pod_name = pod["metadata"]["name"]
+            if pod.get("status", {}).get("phase") in ("Running", "Succeeded", "Failed") and pod_name not in followers:
+                followers[pod_name] = LogFollower(cluster, pod, _prefix(step, pod))
+                followers[pod_name].start()
+            why = disrupted(pod)
+            if why and pod_name not in reported:
+                reported.add(pod_name)
+                log.warning("%s: pod %s was disrupted (%s); the Job replaces it without counting a failure",
+                            step, pod_name, why)
+        if done:
+            break
+        time.sleep(cluster.poll_seconds)
+    for follower in followers.values():
+        follower.join(timeout=30)
+    exit_code, oom = failure_details(pod_list)
+    results = [f.result for f in followers.values() if f.result is not None]
+    errors = [f.error_line for f in followers.values() if f.error_line]
+    return Outcome(ok, reason, message, exit_code, oom, results[-1] if results else None,
+                   errors[-1] if errors else "")
+
+
+def cancel(cluster: Cluster, selector: str, tfjobs: bool = False) -> list[str]:
+    """Delete every Job (and its pods), Service and TFJob of a run; returns what was deleted."""
+    deleted = []
+    ns, background = cluster.namespace, "Background"  # pods go with their Job, without waiting here
+    for item in _json(cluster.batch.list_namespaced_job(ns, label_selector=selector, _preload_content=False))["items"]:
+        _ignore_missing(cluster.batch.delete_namespaced_job, item["metadata"]["name"], ns,
+                        propagation_policy=background)
+        deleted.append(f"job/{item['metadata']['name']}")
+    for item in _json(cluster.core.list_namespaced_service(ns, label_selector=selector,
+                                                           _preload_content=False))["items"]:
+        _ignore_missing(cluster.core.delete_namespaced_service, item["metadata"]["name"], ns)
+        deleted.append(f"service/{item['metadata']['name']}")
+    if tfjobs:
+        args = (k8s_tfjob.GROUP, k8s_tfjob.VERSION, ns, k8s_tfjob.PLURAL)
+        for item in _json(cluster.custom.list_namespaced_custom_object(
+                *args, label_selector=selector, _preload_content=False)).get("items", []):
+            _ignore_missing(cluster.custom.delete_namespaced_custom_object, *args, item["metadata"]["name"],
+                            propagation_policy=background)
+            deleted.append(f"tfjob/{item['metadata']['name']}")
+    return deleted
+
+
+def delete_service(cluster: Cluster, name: str) -> None:
+    """Best effort: called on the way out of a step, where a new error must not hide the step's own."""
+    try:
+        _ignore_missing(cluster.core.delete_namespaced_service, name, cluster.namespace)
+    except (ApiException, urllib3.exceptions.HTTPError) as exc:
+        log.warning("could not delete Service %s (%s); delete it with kubectl -n %s delete service %s",
+                    name, exc, cluster.namespace, name)
+
+
+def _ignore_missing(call, *args, **kwargs) -> None:
+    try:
+        call(*args, _preload_content=False, **kwargs)
+    except ApiException as exc:
+        if exc.status != 404:  # already gone (TTL, another cancel) is what we wanted
+            raise

@@ -13,6 +13,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("local runner")
     group.add_argument("--containers", action="store_true",
                        help="run each component in its Docker image instead of in this process")
+    from components.runners import docker  # its flags (--image-tag, --gpu) belong to --containers
+
+    docker.add_flags(group)
 
 
 def in_process(step: Step, config: Any, inputs: dict[str, Path | None], outputs: dict[str, Path]) -> dict:

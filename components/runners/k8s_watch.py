@@ -98,9 +98,12 @@ class LogFollower(threading.Thread):
         self.container = pod["spec"]["containers"][0]["name"]
         self.result: dict | None = None
         self.error_line = ""
+        self.stopped = threading.Event()  # set when the run is cancelled: say nothing more
 
     def run(self) -> None:
         for attempt in range(5):
+            if self.stopped.is_set():
+                return
             try:
                 response = self.cluster.core.read_namespaced_pod_log(
                     self.pod_name, self.cluster.namespace, container=self.container, follow=True,
@@ -120,6 +123,8 @@ class LogFollower(threading.Thread):
             return
 
     def emit(self, text: str) -> None:
+        if self.stopped.is_set():
+            return
         if text.startswith(RESULT_MARKER):
             self.result = json.loads(text[len(RESULT_MARKER):])
             return
@@ -151,14 +156,13 @@ def failure_details(pod_list: list[dict]) -> tuple[int | None, bool]:
     return terminated.get("exitCode"), terminated.get("reason") == "OOMKilled"
 
 
-def watch(cluster: Cluster, kind: str, name: str, step: str, selector: str) -> Outcome:
-    """Poll the Job until it finishes, following each pod's log once its container has started."""
-    followers: dict[str, LogFollower] = {}
+def _poll(cluster: Cluster, kind: str, name: str, step: str, selector: str,
+          followers: dict[str, LogFollower]) -> tuple[dict, list[dict]]:
+    """Read the Job and its pods until it finishes; start a log follower per started pod."""
     reported: set[str] = set()
     while True:
         obj = read(cluster, kind, name)
         pod_list = pods(cluster, selector)
-        done, ok, reason, message = finished(obj)
         for pod in pod_list:
             pod_name = pod["metadata"]["name"]
             if pod.get("status", {}).get("phase") in ("Running", "Succeeded", "Failed") and pod_name not in followers:
@@ -169,11 +173,27 @@ def watch(cluster: Cluster, kind: str, name: str, step: str, selector: str) -> O
                 reported.add(pod_name)
                 log.warning("%s: pod %s was disrupted (%s); the Job replaces it without counting a failure",
                             step, pod_name, why)
-        if done:
-            break
+        if finished(obj)[0]:
+            return obj, pod_list
         time.sleep(cluster.poll_seconds)
+
+
+def watch(cluster: Cluster, kind: str, name: str, step: str, selector: str) -> Outcome:
+    """Poll the Job until it finishes, following each pod's log once its container has started."""
+    followers: dict[str, LogFollower] = {}
+    try:
+        obj, pod_list = _poll(cluster, kind, name, step, selector, followers)
+    except BaseException:  # Ctrl-C or a failed read: the followers must not outlive the watch
+        for follower in followers.values():
+            follower.stopped.set()
+        raise
+    for pod in pod_list:  # pods that finished between two polls have not been followed yet
+        if pod["metadata"]["name"] not in followers and pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            followers[pod["metadata"]["name"]] = LogFollower(cluster, pod, _prefix(step, pod))
+            followers[pod["metadata"]["name"]].start()
     for follower in followers.values():
         follower.join(timeout=30)
+    _, ok, reason, message = finished(obj)
     exit_code, oom = failure_details(pod_list)
     results = [f.result for f in followers.values() if f.result is not None]
     errors = [f.error_line for f in followers.values() if f.error_line]

@@ -102,7 +102,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     # --image-tag and --workers may be the local runner's flags (shared), whose defaults differ
     settings = Settings(namespace=args.namespace, image_registry=getattr(args, "image_registry", None) or "",
                         image_tag=args.image_tag or project_version(), gpus_per_worker=args.gpus_per_worker,
-                        workers=getattr(args, "workers", 1) or 1, trainer=args.trainer,
+                        workers=1 if getattr(args, "workers", None) is None else args.workers, trainer=args.trainer,
                         backoff_limit=args.backoff_limit, deadline_seconds=args.job_deadline,
                         ttl_seconds=args.job_ttl,
                         node_selector=_pairs(args.gpu_node_selector, "--gpu-node-selector"),
@@ -181,9 +181,10 @@ class Executor:
             raise failure_error(step.name, name, outcome, self.settings, selector)
         if step.name == "train":
             log.info("%s", tensorboard_hint(self.args, self.run))
-        if outcome.result is None:
-            log.warning("%s: Job %s succeeded but its pod printed no result line", step.name, name)
-            return {}
+        if outcome.result is None:  # the component's outputs are on the volume, but the run cannot go on blind
+            raise InfraError(f"{step.name}: Job {self.settings.namespace}/{name} succeeded but its log has no "
+                             f"result line (was the log rotated away?). Its outputs are on the {PVC} volume "
+                             f"under {render.ARTIFACTS}/runs/{self.run.run_id}/{step.name}; re-run the pipeline.")
         return outcome.result
 
     def cancel(self) -> None:

@@ -41,7 +41,7 @@ def quiet_tensorflow() -> None:
 def setup_logging(debug: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S",
                         stream=sys.stderr, force=True)
-    for noisy in ("absl", "apache_beam", "matplotlib", "h5py", "urllib3", "docker", "kubernetes"):
+    for noisy in ("tensorflow", "absl", "apache_beam", "matplotlib", "h5py", "urllib3", "docker", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -83,6 +83,7 @@ class TrainConfig:
     strategy: str = _field("auto", "tf.distribute strategy: auto, one_device, mirrored or multi_worker")
     steps_per_execution: int = _field(1, "training steps run per tf.function call (fewer Python round trips)")
     histogram_freq: int = _field(1, "epochs between weight histograms in TensorBoard (0 = none)")
+    checkpoint_every_steps: int = _field(0, "BackupAndRestore checkpoint every N steps (0 = every epoch)")
     cpu_replicas: int = _field(1, "split the CPU into this many logical devices (tests multi-replica code "
                                   "without GPUs; needs a fresh process)")
 
@@ -95,6 +96,7 @@ class TrainConfig:
         _check(0 < self.learning_rate < 10, "learning_rate", self.learning_rate, "a number in (0, 10)")
         _check(self.patience >= 0, "patience", self.patience, ">= 0")
         _check(self.histogram_freq >= 0, "histogram_freq", self.histogram_freq, ">= 0")
+        _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", self.checkpoint_every_steps, ">= 0")
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, " or ".join(STRATEGIES))
 
 

@@ -10,7 +10,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -19,16 +21,19 @@ from components.config import TrainConfig
 from components.errors import DataError, InfraError, TrainingError
 from components.features import FeatureSpec
 from components.model import Preprocessor, build_classifier, keras, serving_module
-from components.train_callbacks import epoch_log, hparams_summary
+from components import train_callbacks as callbacks_lib
 
 log = logging.getLogger(__name__)
 ADAPT_ROWS = 1_000_000  # means, variances and vocabularies settle long before this many rows
+EARLY_STOPPING = "early_stopping"  # beside backup/: Keras owns that directory and deletes it at the end
 
 
-def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chief: bool = True):
+def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chief: bool = True,
+                       backup_root: Path | None = None):
     """Fit on the train split with early stopping on validation; returns (serving module, signature, history).
 
-    workdir receives logs/, backup/ and history.json (non-chief workers pass a scratch directory).
+    workdir receives logs/ and history.json (non-chief workers pass a scratch directory); backup_root
+    (default workdir) the checkpoints and early-stopping state, which every worker must share.
     """
     import tensorflow as tf
 
@@ -39,6 +44,7 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
     global_batch = config.batch_size * replicas if config.per_replica_batch else config.batch_size
     log.info("global batch %d (%d per replica x %d replicas)", global_batch, global_batch // replicas, replicas)
 
+    backup_root = Path(backup_root or workdir)
     preprocessor = Preprocessor(spec)
     sample, _ = datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1))
     preprocessor.adapt(sample)
@@ -51,32 +57,57 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
 
     with strategy.scope():
         classifier = build_classifier(preprocessor.width, config)
-    logs_dir, backup_dir = Path(workdir) / artifacts.LOGS, Path(workdir) / artifacts.BACKUP
     if chief:
-        hparams_summary(logs_dir, config, replicas, global_batch)
+        callbacks_lib.hparams_summary(Path(workdir) / artifacts.LOGS, config, replicas, global_batch)
+    history = _fit(classifier, config, prepared, counts, global_batch, workdir, backup_root, chief, strategy)
+    losses = history.get("loss", [])
+    if any(not math.isfinite(v) for v in losses):
+        raise TrainingError(f"training diverged (loss {losses[-1]}): lower --learning-rate (now "
+                            f"{config.learning_rate}) or check the data for extreme values.")
+    module, signature = serving_module(preprocessor, classifier, spec)
+    return module, signature, history
+
+
+def _fit(classifier, config, prepared, counts, global_batch, workdir, backup_root, chief, strategy) -> dict:
+    import tensorflow as tf
+
+    k = keras()
+    backup = k.callbacks.BackupAndRestore(str(backup_root / artifacts.BACKUP),
+                                          save_freq=config.checkpoint_every_steps or "epoch")
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     callbacks = [
-        keras().callbacks.TerminateOnNaN(),
-        keras().callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        epoch_log(Path(workdir) / artifacts.HISTORY if chief else None, config.epochs),
+        k.callbacks.TerminateOnNaN(),
+        # Epoch state (early stopping, history) is written before the checkpoint: after a kill between
+        # the two, the restart redoes that epoch and overwrites it, so the history never has a gap.
+        callbacks_lib.resumable_early_stopping(backup_root / EARLY_STOPPING, config.patience, chief),
+        callbacks_lib.learning_rate_to_logs(),
+        callbacks_lib.epoch_log(Path(workdir) / artifacts.HISTORY if chief else None, config.epochs),
         # BackupAndRestore and TensorBoard send non-chief workers' writes to temporary directories.
-        keras().callbacks.BackupAndRestore(str(backup_dir)),
-        keras().callbacks.TensorBoard(str(logs_dir), histogram_freq=config.histogram_freq, write_graph=True),
+        backup,
+        k.callbacks.TensorBoard(str(Path(workdir) / artifacts.LOGS), histogram_freq=config.histogram_freq,
+                                write_graph=True),
+        callbacks_lib.stop_on_sigterm(backup, save=not multi_worker),
     ]
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         history = classifier.fit(
             prepared("train", config.seed), validation_data=prepared("validation", None),
             steps_per_epoch=math.ceil(counts["train"]["rows"] / global_batch),
             validation_steps=math.ceil(counts["validation"]["rows"] / global_batch),
-            epochs=config.epochs, callbacks=callbacks, verbose=0)
+            epochs=config.epochs, callbacks=callbacks if main_thread else callbacks[:-1], verbose=0)
+    except callbacks_lib.Preempted as exc:
+        raise InfraError(f"training stopped: {exc}; the checkpoint in {backup_root / artifacts.BACKUP} is "
+                         f"complete. Re-run the same command (same --run-id) to resume.") from None
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:
-        raise DataError(f"cannot read the split in {split_dir}: {exc.message.splitlines()[0]}. "
+        raise DataError(f"cannot read the training data: {exc.message.splitlines()[0]}. "
                         f"Re-run the split component.") from None
-    losses = history.history.get("loss", [])
-    if any(not math.isfinite(v) for v in losses):
-        raise TrainingError(f"training diverged (loss {losses[-1]}): lower --learning-rate (now "
-                            f"{config.learning_rate}) or check the data for extreme values.")
-    module, signature = serving_module(preprocessor, classifier, spec)
-    return module, signature, history.history
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous_handler or signal.SIG_DFL)
+    if chief:
+        callbacks_lib.clear(backup_root / EARLY_STOPPING)
+    return history.history
 
 
 def export(module, signature, path: Path) -> None:
@@ -94,17 +125,21 @@ def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None
     # Other workers run the same steps (collectives need them) but write into scratch space.
     workdir = out if chief else Path(tempfile.mkdtemp(prefix="train-worker-"))
     try:
-        module, signature, history = train_and_evaluate(config, Path(inputs["split"]), workdir, strategy, chief)
+        module, signature, history = train_and_evaluate(config, Path(inputs["split"]), workdir, strategy, chief,
+                                                        backup_root=out)
         export(module, signature, workdir / artifacts.MODEL)
     finally:
         if not chief:
             shutil.rmtree(workdir, ignore_errors=True)
     result = {"strategy": choice.name, "replicas": strategy.num_replicas_in_sync, "chief": chief,
-              "epochs_run": len(history.get("loss", [])), "final": {k: v[-1] for k, v in history.items()}}
+              "epochs_this_session": len(history.get("loss", []))}
     if chief:
-        best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
-        result["best_epoch_of_this_session"] = best
-        log.info("model exported to %s", out / artifacts.MODEL)
+        epochs = io.read_json(out / artifacts.HISTORY) if (out / artifacts.HISTORY).exists() else []
+        best = min(epochs, key=lambda e: e["val_loss"]) if epochs else None
+        result.update(epochs_run=len(epochs), best_epoch=best and best["epoch"],
+                      best={k: v for k, v in (best or {}).items() if k != "epoch"})
+        log.info("model exported to %s (best epoch %s of %d)", out / artifacts.MODEL, result["best_epoch"],
+                 len(epochs))
     return result
 
 

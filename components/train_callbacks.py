@@ -1,10 +1,16 @@
-"""Keras callbacks and summaries of the train component: progress lines, epoch history, hyperparameters."""
+"""Keras callbacks of the train component: progress lines and history, learning rate for TensorBoard,
+early stopping that survives a restart, and a clean stop on SIGTERM.
+
+Callback classes are made inside factory functions so that importing this module does not load Keras.
+"""
 from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import time
 from pathlib import Path
+
 
 from components import io
 from components.model import keras
@@ -12,16 +18,30 @@ from components.model import keras
 log = logging.getLogger("components.train")
 
 
+class Preempted(Exception):
+    """SIGTERM arrived during training; the state was saved."""
+
+
+def learning_rate_to_logs():
+    """Adds the learning rate to the epoch logs, so the TensorBoard callback after it plots it."""
+
+    class LearningRateToLogs(keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["learning_rate"] = float(keras().backend.get_value(self.model.optimizer.learning_rate))
+
+    return LearningRateToLogs()
+
+
 def epoch_log(history_path: Path | None, epochs: int):
-    """A callback instance; the class is made here so that importing this module does not load Keras."""
+    """Logs each epoch and keeps history.json up to date epoch by epoch (chief only: history_path set).
+
+    On a resumed run, entries from the resumed epoch on are replaced, so the history stays continuous.
+    """
 
     class EpochLog(keras().callbacks.Callback):
-        """Logs each epoch, adds the learning rate to the logs (TensorBoard plots it), and keeps
-        history.json up to date epoch by epoch, so a resumed run's history covers every epoch."""
-
-        def __init__(self, history_path: Path | None, epochs: int):
+        def __init__(self):
             super().__init__()
-            self.history_path, self.epochs = history_path, epochs
             self.first_epoch, self.started = None, 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -32,19 +52,80 @@ def epoch_log(history_path: Path | None, epochs: int):
             self.started = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
-            logs = logs if logs is not None else {}
-            logs["learning_rate"] = float(keras().backend.get_value(self.model.optimizer.learning_rate))
+            logs = logs or {}
             seconds = time.monotonic() - self.started
             shown = " ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate")
-            log.info("epoch %d/%d: %s (%.1fs)", epoch + 1, self.epochs, shown, seconds)
-            if self.history_path is not None:
-                entries = io.read_json(self.history_path) if self.history_path.exists() else []
+            log.info("epoch %d/%d: %s (%.1fs)", epoch + 1, epochs, shown, seconds)
+            if history_path is not None:
+                entries = io.read_json(history_path) if history_path.exists() else []
                 entries = [e for e in entries if e["epoch"] < epoch + 1]
                 entries.append({"epoch": epoch + 1, "seconds": round(seconds, 3),
                                 **{k: float(v) for k, v in logs.items()}})
-                io.write_json(self.history_path, entries)
+                io.write_json(history_path, entries)
 
-    return EpochLog(history_path, epochs)
+    return EpochLog()
+
+
+def resumable_early_stopping(state_dir: Path, patience: int, chief: bool):
+    """EarlyStopping on val_loss whose counters and best weights are saved each epoch and reloaded on a
+    restart, so a resumed run stops where an uninterrupted one would. Only the chief writes the state;
+    every worker reads it, so all workers take the same stop decision (collectives need that)."""
+    state_file, weights_file = state_dir / "state.json", state_dir / "best_weights.npz"
+
+    class ResumableEarlyStopping(keras().callbacks.EarlyStopping):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if state_file.exists():
+                state = io.read_json(state_file)
+                self.wait, self.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
+                if weights_file.exists():
+                    arrays = io.load_npz(weights_file)
+                    self.best_weights = [arrays[f"w{i}"] for i in range(len(arrays))]
+
+        def on_epoch_end(self, epoch, logs=None):
+            best_before = self.best_epoch
+            super().on_epoch_end(epoch, logs)
+            if not chief:
+                return
+            if self.best_weights is not None and (self.best_epoch != best_before or not weights_file.exists()):
+                io.save_npz(weights_file, {f"w{i}": w for i, w in enumerate(self.best_weights)})
+            io.write_json(state_file, {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch,
+                                       "epoch": epoch + 1})
+
+    return ResumableEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+
+
+def stop_on_sigterm(backup, save: bool):
+    """On SIGTERM (what Kubernetes sends before evicting a pod) save the training state at the next batch
+    and stop with Preempted. Multi-worker runs do not save here: the other workers would not join the
+    save; their last epoch checkpoint is complete."""
+
+    class StopOnSigterm(keras().callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.signalled, self.epoch, self.previous = False, 0, None
+
+        def on_train_begin(self, logs=None):
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+
+        def _handle(self, signum, frame):
+            self.signalled = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.signalled:
+                if save:
+                    # Recorded as the end of the previous epoch: a restart redoes this epoch from its start
+                    # with the weights trained so far.
+                    backup._backup(epoch=self.epoch - 1)
+                raise Preempted(f"SIGTERM during epoch {self.epoch + 1}")
+
+        def on_train_end(self, logs=None):
+            signal.signal(signal.SIGTERM, self.previous or signal.SIG_DFL)
+
+    return StopOnSigterm()
 
 
 def hparams_summary(logs_dir: Path, config, replicas: int, global_batch: int) -> None:
@@ -56,3 +137,10 @@ def hparams_summary(logs_dir: Path, config, replicas: int, global_batch: int) ->
     values.update(replicas=replicas, global_batch=global_batch)
     with tf.summary.create_file_writer(str(logs_dir / "hparams")).as_default():
         hp.hparams(values)
+
+
+def clear(state_dir: Path) -> None:
+    for path in (state_dir / "state.json", state_dir / "best_weights.npz"):
+        path.unlink(missing_ok=True)
+
+

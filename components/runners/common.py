@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
+import json
 import logging
 import time
 import traceback
@@ -57,31 +59,65 @@ def new_manifest(run: Run, runner: str) -> dict:
             "steps": {step.name: {"status": "pending"} for step in PIPELINE}}
 
 
+def fingerprint(config: Any, inputs: dict[str, Path | None]) -> str:
+    """What a step's outputs depend on: its config, its input paths, and the content of input files."""
+    files = {name: io.file_sha256(path) for name, path in inputs.items() if path and Path(path).is_file()}
+    payload = {"config": dataclasses.asdict(config), "inputs": {k: str(v) for k, v in inputs.items()},
+               "files": files}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_or_create_manifest(run: Run, runner: str) -> dict:
+    """A run directory that already has a manifest is continued, not started over."""
+    path = run.run_dir / MANIFEST
+    if not path.exists():
+        return new_manifest(run, runner)
+    manifest = io.read_json(path)
+    manifest.setdefault("attempts", 1)
+    manifest["attempts"] += 1
+    manifest.update(status="running", runner=runner, config=config_lib.to_dict(run.config))
+    log.info("continuing run %s (attempt %d): finished steps with unchanged inputs are kept",
+             run.run_id, manifest["attempts"])
+    return manifest
+
+
 def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, dict], None] | None = None,
               steps: tuple[Step, ...] = PIPELINE) -> dict:
-    """Run every step in DAG order; stop at the first failure, which is re-raised after the manifest is saved."""
-    run.manifest = run.manifest or new_manifest(run, runner)
+    """Run every step in DAG order; stop at the first failure, which is re-raised after the manifest is saved.
+
+    Steps that succeeded in an earlier attempt of this run, with the same fingerprint and no re-run
+    upstream, are skipped; an interrupted train step resumes from its checkpoint.
+    """
+    run.manifest = run.manifest or load_or_create_manifest(run, runner)
     run.save_manifest()
+    rerun: set[str] = set()
     for step in topological(steps):
-        record = run.manifest["steps"][step.name]
+        record = run.manifest["steps"].setdefault(step.name, {"status": "pending"})
         inputs = {name: run.resolve(ref) for name, ref in step.inputs.items()}
         outputs = {"output": run.output_dir(step.name)}
         outputs.update({name: run.resolve(ref) for name, ref in step.extra_outputs.items()})
+        config = getattr(run.config, step.name)
+        print_ = fingerprint(config, inputs)
+        if record["status"] == "succeeded" and record.get("fingerprint") == print_ and not step.upstream & rerun:
+            log.info("── %s ── done in an earlier attempt with the same inputs and config: kept", step.name)
+            continue
+        rerun.add(step.name)
         log.info("── %s ──", step.name)
-        record.update(status="running", outputs={k: str(v) for k, v in outputs.items()})
+        record.clear()
+        record.update(status="running", fingerprint=print_, outputs={k: str(v) for k, v in outputs.items()})
         run.save_manifest()
         started = time.monotonic()
         try:
-            result = execute(step, getattr(run.config, step.name), inputs, outputs)
+            result = execute(step, config, inputs, outputs)
         except BaseException as exc:
             failed = isinstance(exc, PipelineError)
-            record.update(status="failed", seconds=round(time.monotonic() - started, 2),
+            record.update(status="failed", seconds=round(time.monotonic() - started, 3),
                           exit_code=exc.exit_code if failed else 1,
                           error=exc.message if failed else "".join(traceback.format_exception_only(exc)).strip())
             run.manifest["status"] = "failed"
             run.save_manifest()
             raise
-        record.update(status="succeeded", seconds=round(time.monotonic() - started, 2), result=result)
+        record.update(status="succeeded", seconds=round(time.monotonic() - started, 3), result=result)
         run.save_manifest()
         if on_step:
             on_step(step.name, record)

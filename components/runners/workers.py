@@ -1,0 +1,97 @@
+"""Multi-worker training on one machine: N trainer processes on 127.0.0.1, each with its own TF_CONFIG.
+
+The same code path as Kubernetes pods (the trainer's MultiWorkerMirroredStrategy reads TF_CONFIG), so
+multi-worker logic is exercised without a cluster.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import components
+from components import artifacts, io
+from components.errors import error_for_exit_code
+from components.runners.common import cli_args
+
+log = logging.getLogger("pipeline")
+REPO = Path(components.__file__).resolve().parent.parent
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def tf_configs(workers: int) -> list[dict]:
+    """Worker 0 is the chief (no separate chief task), as Keras expects for MultiWorkerMirroredStrategy."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
+    return [{"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(workers)]
+
+
+def _stream(name: str, process: subprocess.Popen, errors: list[str]) -> None:
+    for line in process.stdout:
+        sys.stderr.write(f"[{name}] {line}")
+        if " ERROR " in line:
+            errors.append(line.split(": ", 1)[-1].strip())
+
+
+def start_worker(module: str, args: list[str], tf_config: dict) -> subprocess.Popen:
+    env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
+    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def run_workers(module: str, config: Any, inputs: dict, outputs: dict, workers: int) -> dict:
+    """Start the workers, stream their logs, stop all if one fails; the chief's result.json is the result."""
+    args = cli_args(config, inputs, outputs)
+    processes, errors, threads = [], [[] for _ in range(workers)], []
+    for index, tf_config in enumerate(tf_configs(workers)):
+        processes.append(start_worker(module, args, tf_config))
+        thread = threading.Thread(target=_stream, args=(f"worker {index}", processes[-1], errors[index]), daemon=True)
+        thread.start()
+        threads.append(thread)
+    log.info("%d workers on 127.0.0.1 (worker 0 is the chief)", workers)
+    try:
+        codes = _wait(processes)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        for thread in threads:
+            thread.join(timeout=10)
+    failed = [(i, code) for i, code in enumerate(codes) if code != 0]
+    if failed:
+        index, code = failed[0]
+        message = "; ".join(errors[index]) or f"worker {index} exited with code {code}"
+        raise error_for_exit_code(code, message)
+    return io.read_json(Path(outputs["output"]) / artifacts.RESULT)
+
+
+def _wait(processes: list[subprocess.Popen]) -> list[int]:
+    """Wait for all; when one fails, the others would hang in collectives: terminate them."""
+    while True:
+        codes = [p.poll() for p in processes]
+        if any(code not in (None, 0) for code in codes):
+            for p in processes:
+                if p.poll() is None:
+                    p.terminate()
+            return [p.wait() for p in processes]
+        if all(code == 0 for code in codes):
+            return codes
+        try:
+            processes[[c is None for c in codes].index(True)].wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass

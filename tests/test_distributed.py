@@ -1,0 +1,117 @@
+"""Distributed training and fault tolerance of the train component, on the real bank data."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from components import artifacts, evaluate, io, split, strategy, train
+from components.config import EvaluateConfig, SplitConfig, TrainConfig
+from components.errors import UsageError
+from components.runners.workers import run_workers
+from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT
+
+
+@pytest.mark.parametrize("requested, gpus, cpus, tf_config, expected", [
+    ("auto", 0, 1, None, "one_device"),
+    ("auto", 1, 1, None, "one_device"),
+    ("auto", 4, 1, None, "mirrored"),
+    ("auto", 0, 2, None, "mirrored"),
+    ("auto", 0, 1, {"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, "multi_worker"),
+    ("one_device", 4, 1, None, "one_device"),
+])
+def test_strategy_choice_follows_devices_and_tf_config(requested, gpus, cpus, tf_config, expected):
+    choice = strategy.choose(requested, gpus, cpus, tf_config)
+    assert choice.name == expected and choice.reason
+
+
+def test_chief_is_worker_zero_unless_there_is_a_chief_task():
+    workers = {"worker": ["a:1", "b:1"]}
+    assert strategy.is_chief({"cluster": workers, "task": {"type": "worker", "index": 0}})
+    assert not strategy.is_chief({"cluster": workers, "task": {"type": "worker", "index": 1}})
+    with_chief = {"chief": ["c:1"], "worker": ["a:1"]}
+    assert not strategy.is_chief({"cluster": with_chief, "task": {"type": "worker", "index": 0}})
+    assert strategy.is_chief(None)
+    with pytest.raises(UsageError, match="TF_CONFIG"):
+        strategy.choose("multi_worker", 0, 1, None)
+
+
+@pytest.fixture(scope="module")
+def bank_splits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("splits")
+    for fmt in ("npz", "tfrecord"):
+        split.run(SplitConfig(format=fmt, shards=4), {"data": BANK_CSV, "schema": BANK_SCHEMA},
+                  {"output": root / fmt})
+    return root
+
+
+def accuracy_of(model_dir, split_dir):
+    return evaluate.run(EvaluateConfig(), {"model": model_dir, "split": split_dir}, {"output": model_dir.parent
+                                                                                    / "evaluate"})["candidate"]["accuracy"]
+
+
+def test_two_workers_match_one_worker_at_the_same_global_batch(bank_splits, tmp_path):
+    split_dir = bank_splits / "tfrecord"
+    common = dict(histogram_freq=0, seed=42)
+    result = run_workers("components.train", TrainConfig(batch_size=50, **common), {"split": split_dir},
+                         {"output": tmp_path / "two" / "train"}, workers=2)
+    assert result["strategy"] == "multi_worker" and result["replicas"] == 2 and result["chief"]
+    models = [p for p in tmp_path.rglob("saved_model.pb")]
+    assert models == [tmp_path / "two" / "train" / artifacts.MODEL / "saved_model.pb"]  # the chief's only
+    assert not list(tmp_path.glob("**/workertemp*"))
+    train.run(TrainConfig(batch_size=100, **common), {"split": split_dir}, {"output": tmp_path / "one" / "train"})
+    two = accuracy_of(tmp_path / "two" / "train" / artifacts.MODEL, split_dir)
+    one = accuracy_of(tmp_path / "one" / "train" / artifacts.MODEL, split_dir)
+    assert abs(two - one) <= 0.02 and min(one, two) > 0.82
+
+
+def run_train_cli(split_dir, out, *flags, timeout=600):
+    return subprocess.run([sys.executable, "-m", "components.train", "--split", str(split_dir), "--output",
+                           str(out), "--histogram-freq", "0", *flags], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_mirrored_strategy_over_two_logical_cpus(bank_splits, tmp_path):
+    done = run_train_cli(bank_splits / "npz", tmp_path / "train", "--cpu-replicas", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "strategy mirrored with 2 replica(s)" in done.stderr
+    assert "global batch 200 (100 per replica x 2 replicas)" in done.stderr
+    result = io.read_json(tmp_path / "train" / artifacts.RESULT)
+    assert result["replicas"] == 2 and result["strategy"] == "mirrored"
+    assert accuracy_of(tmp_path / "train" / artifacts.MODEL, bank_splits / "npz") > 0.82
+
+
+def start_train(split_dir, out, *flags):
+    return subprocess.Popen([sys.executable, "-m", "components.train", "--split", str(split_dir), "--output",
+                             str(out), "--histogram-freq", "0", *flags], cwd=ROOT, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for_epochs(history, epochs, process, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if history.exists() and len(io.read_json(history)) >= epochs:
+            return
+        assert process.poll() is None, f"trainer ended early: {process.stderr.read()[-2000:]}"
+        time.sleep(0.05)
+    raise AssertionError(f"no {epochs} epochs within {timeout}s")
+
+
+def test_sigterm_saves_a_complete_checkpoint_and_exits_retryable(bank_splits, tmp_path):
+    import tensorflow as tf
+
+    out = tmp_path / "train"
+    process = start_train(bank_splits / "npz", out, "--patience", "50")
+    wait_for_epochs(out / artifacts.HISTORY, 2, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 75, stderr[-2000:]
+    assert "SIGTERM during epoch" in stderr and "Re-run the same command" in stderr
+    checkpoint = tf.train.latest_checkpoint(str(out / artifacts.BACKUP / "chief"))
+    assert checkpoint, list((out / artifacts.BACKUP).rglob("*"))
+    names = {name for name, _ in tf.train.list_variables(checkpoint)}
+    assert any("kernel" in n for n in names) and any("optimizer" in n for n in names)
+    assert not (out / artifacts.MODEL).exists()

@@ -1,0 +1,204 @@
+"""Every manifest of a run, rendered by the runner (--dry-run) and by kustomize from k8s/overlays/*, validated
+offline against the Kubernetes OpenAPI schemas (kubernetes-validate --strict), plus what schemas miss."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes.utils import parse_quantity
+
+from components.dag import PIPELINE
+from components.runners import k8s_render, k8s_tfjob
+from tests.conftest import ROOT, run_pipeline
+
+# podFailurePolicy is GA since 1.31; 1.33 is a current release. Both are bundled with kubernetes-validate.
+K8S_VERSIONS = ("1.31.0", "1.33.0")
+KUBECTL = shutil.which("kubectl")
+CASES = {"cpu-1": [], "cpu-4": ["--workers", "4"], "gpu-1": ["--gpus-per-worker", "1"],
+         "gpu-4": ["--gpus-per-worker", "2", "--workers", "4", "--image-registry", "registry.example:5000/ml"],
+         "tfjob-4": ["--trainer", "tfjob", "--workers", "4", "--gpus-per-worker", "1"]}
+
+
+def dry_run(tmp_path: Path, *flags: str) -> Path:
+    out = tmp_path / "manifests"
+    assert run_pipeline("--runner=kubernetes", "--dry-run", "--manifests-dir", str(out), "--run-id", "Run_1",
+                        "--pipeline-root", str(tmp_path / "runs"), "--serving-dir", str(tmp_path / "serving"),
+                        *flags) == 0
+    return out
+
+
+def kustomize(overlay: str) -> list[dict]:
+    if KUBECTL is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed; see the README's Kubernetes section")
+    text = subprocess.run([KUBECTL, "kustomize", str(ROOT / "k8s" / "overlays" / overlay)], check=True,
+                          capture_output=True, text=True).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def validate_files(paths: list[Path]) -> None:
+    """The real CLI, as the issue asks: every file, strict, at each Kubernetes version."""
+    for version in K8S_VERSIONS:
+        done = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", "-k", version,
+                               *map(str, paths)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def validate_object(obj: dict) -> None:
+    for version in K8S_VERSIONS:
+        if obj["kind"] == "TFJob":  # a custom resource: no bundled schema; its pod templates are core objects
+            for template in k8s_tfjob.pod_templates(obj).values():
+                kubernetes_validate.validate({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"},
+                                              "template": template}, version, strict=True)
+        else:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def pod_specs(obj: dict) -> list[dict]:
+    if obj["kind"] in ("Job", "Deployment"):
+        return [obj["spec"]["template"]["spec"]]
+    if obj["kind"] == "TFJob":
+        return [t["spec"] for t in k8s_tfjob.pod_templates(obj).values()]
+    return []
+
+
+def check_beyond_schema(obj: dict) -> None:
+    """What the OpenAPI schemas cannot say: restart policies, quantities, non-root with limits everywhere."""
+    name = f"{obj['kind']}/{obj['metadata']['name']}"
+    assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "bankpipe", name
+    if obj["kind"] == "Job":
+        spec = obj["spec"]
+        assert spec["template"]["spec"]["restartPolicy"] in ("Never", "OnFailure"), name
+        assert spec["template"]["spec"]["restartPolicy"] == "Never", f"{name}: podFailurePolicy needs Never"
+        assert {"backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"} <= spec.keys(), name
+        rules = spec["podFailurePolicy"]["rules"]
+        assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+        assert rules[1]["action"] == "FailJob" and rules[1]["onExitCodes"]["values"] == [1, 2, 3, 4, 5, 6]
+        assert 75 not in rules[1]["onExitCodes"]["values"], "infrastructure failures must be retried"
+    for pod in pod_specs(obj):
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0, name
+        assert pod["automountServiceAccountToken"] is False, name
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            security = container["securityContext"]
+            assert security["runAsNonRoot"] is True and security["allowPrivilegeEscalation"] is False, name
+            assert security["readOnlyRootFilesystem"] is True and security["capabilities"]["drop"] == ["ALL"], name
+            requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+            assert {"cpu", "memory"} <= requests.keys() and {"cpu", "memory"} <= limits.keys(), name
+            for key, limit in limits.items():
+                assert parse_quantity(requests.get(key, limit)) <= parse_quantity(limit), f"{name}: {key}"
+            mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            assert "/tmp" in mounts, f"{name}: a read-only root filesystem needs a writable /tmp"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dry_run_writes_valid_manifests_one_object_per_file(tmp_path, case):
+    out = dry_run(tmp_path, *CASES[case])
+    files = sorted(out.glob("*.yaml"))
+    objects = [yaml.safe_load(p.read_text()) for p in files]
+    workers = 4 if "--workers" in CASES[case] else 1
+    kinds = sorted(o["kind"] for o in objects)
+    if case.startswith("tfjob"):
+        assert kinds == ["Job"] * 4 + ["TFJob"]
+    else:
+        assert kinds == ["Job"] * 5 + (["Service"] if workers > 1 else [])
+        validate_files(files)
+    for obj in objects:
+        validate_object(obj)
+        check_beyond_schema(obj)
+        assert obj["metadata"]["labels"][k8s_render.LABEL_RUN] == k8s_render.run_key("Run_1")
+        assert obj["metadata"]["annotations"][k8s_render.ANNOTATION_RUN_ID] == "Run_1"
+    train = next(o for o in objects if o["metadata"]["labels"][k8s_render.LABEL_STEP] == "train"
+                 and o["kind"] != "Service")
+    pod = pod_specs(train)[0]
+    gpus = pod["containers"][0]["resources"]["limits"].get("nvidia.com/gpu", 0)
+    assert gpus == (2 if case == "gpu-4" else 1 if "gpu" in " ".join(CASES[case]) else 0)
+    assert pod["containers"][0]["image"].split("/")[-1].startswith("bankpipe-trainer-gpu:" if gpus else
+                                                                   "bankpipe-trainer:")
+    if case == "gpu-4":
+        assert pod["containers"][0]["image"] == "registry.example:5000/ml/bankpipe-trainer-gpu:0.1.0"
+        assert train["spec"]["completionMode"] == "Indexed" and pod["subdomain"] == train["metadata"]["name"]
+
+
+def test_tfjob_has_the_operators_shape(tmp_path):
+    objects = [yaml.safe_load(p.read_text()) for p in dry_run(tmp_path, *CASES["tfjob-4"]).glob("*.tfjob.yaml")]
+    (tfjob,) = objects
+    assert tfjob["apiVersion"] == "kubeflow.org/v1" and set(tfjob["spec"]) == {"runPolicy", "tfReplicaSpecs"}
+    worker = tfjob["spec"]["tfReplicaSpecs"]["Worker"]
+    assert worker["replicas"] == 4 and worker["restartPolicy"] == "ExitCode"
+    container = worker["template"]["spec"]["containers"][0]
+    assert container["name"] == "tensorflow" and container["ports"][0]["name"] == "tfjob-port"
+    assert "--workers" not in container["args"]  # the operator writes TF_CONFIG, not k8s_entry
+
+
+@pytest.mark.parametrize("overlay", ["cpu", "gpu"])
+def test_kustomize_output_is_valid(tmp_path, overlay):
+    objects = kustomize(overlay)
+    assert {o["kind"] for o in objects} == {"Namespace", "PersistentVolumeClaim", "ConfigMap", "ServiceAccount",
+                                            "Role", "RoleBinding", "Deployment", "Service", "Job"}
+    files = k8s_render.write_manifests(objects, tmp_path / overlay)
+    validate_files(files)
+    for obj in objects:
+        check_beyond_schema(obj)
+        if obj["kind"] == "Job":
+            assert obj["spec"]["suspend"] is True  # templates: applying an overlay runs nothing
+    pvc = next(o for o in objects if o["kind"] == "PersistentVolumeClaim")
+    assert pvc["spec"]["accessModes"] == (["ReadWriteMany"] if overlay == "gpu" else ["ReadWriteOnce"])
+
+
+@pytest.mark.parametrize("overlay, flags", [("cpu", []), ("gpu", ["--gpus-per-worker", "1"])])
+def test_runner_renders_the_same_pods_as_kustomize(tmp_path, overlay, flags):
+    """The runner's own patching of the templates (k8s_render.strategic_merge) agrees with kustomize."""
+    by_step = {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in kustomize(overlay)
+               if o["kind"] == "Job"}
+    out = dry_run(tmp_path, *flags)
+    for step in PIPELINE:
+        ours = yaml.safe_load((out / f"{k8s_render.job_name('Run_1', step.name)}.job.yaml").read_text())
+        theirs = by_step[step.name]
+        for pod in (ours["spec"]["template"]["spec"], theirs["spec"]["template"]["spec"]):
+            pod["containers"][0].pop("args")
+        assert ours["spec"]["template"]["spec"] == theirs["spec"]["template"]["spec"], step.name
+        assert ours["spec"]["podFailurePolicy"] == theirs["spec"]["podFailurePolicy"]
+
+
+def test_configured_gpu_placement_replaces_the_overlays(tmp_path):
+    out = dry_run(tmp_path, "--gpus-per-worker", "1", "--gpu-node-selector", "pool=a100",
+                  "--gpu-toleration", "dedicated=ml:NoSchedule")
+    pod = yaml.safe_load((out / f"{k8s_render.job_name('Run_1', 'train')}.job.yaml").read_text())["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "a100"}
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
+    validate_object({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"},
+                     "template": {"spec": pod}})
+
+
+def test_default_pipeline_objects_need_no_more_rbac_than_the_role_grants():
+    role = next(d for d in yaml.safe_load_all((ROOT / "k8s" / "base" / "rbac.yaml").read_text())
+                if d["kind"] == "Role")
+    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]}
+    used = {("batch", "jobs", v) for v in ("create", "get", "list", "delete")} | {
+        ("", "pods", "list"), ("", "pods/log", "get"), ("", "services", "create"), ("", "services", "list"),
+        ("", "services", "delete"), ("", "persistentvolumeclaims", "get")}
+    assert used - granted == set()
+    assert not any("*" in (g, r, v) for g, r, v in granted)
+
+
+@pytest.mark.parametrize("run_id, key", [("20261126-064152", "20261126-064152"), ("Run_1", None),
+                                         ("a" * 100, None)])
+def test_run_keys_are_dns_labels_and_distinct(run_id, key):
+    made = k8s_render.run_key(run_id)
+    assert made == key if key else made != run_id.lower()
+    assert len(k8s_render.job_name(run_id, "evaluate") + "-63") <= 63
+    assert k8s_render.run_key("Run_1") != k8s_render.run_key("run-1")
+
+
+def test_host_paths_map_to_the_volume_and_the_images(tmp_path):
+    paths = k8s_render.PathMap(tmp_path / "runs", tmp_path / "serving")
+    assert paths.to_cluster(tmp_path / "runs" / "r" / "split", "--x") == "/artifacts/runs/r/split"
+    assert paths.to_cluster(tmp_path / "serving", "--x") == "/artifacts/serving"
+    assert paths.to_cluster(ROOT / "data" / "schema.pbtxt", "--schema") == "/app/data/schema.pbtxt"
+    assert paths.to_cluster(Path("/artifacts/data/new.csv"), "--data") == "/artifacts/data/new.csv"
+    assert paths.to_cluster(None, "--schema") is None

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="maximum epochs (default: 100; early stopping ends sooner)")
     p.add_argument("--batch-size", type=int, help="batch size per replica (default: 100)")
     p.add_argument("--seed", type=int, help="seed of the split and of training (default: 42)")
+    p.add_argument("--strategy", choices=config_lib.STRATEGIES, help="tf.distribute strategy (default: auto, "
+                   "chosen from the devices and TF_CONFIG the trainer sees)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any other config value, e.g. --set train.hidden_layers=3 --set push.min_auc=0.9")
     for module in RUNNERS.values():
@@ -62,7 +64,7 @@ def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
     overrides: dict[str, object] = {}
     for flag, keys in (("label", ("validate.label", "split.label")), ("format", ("split.format",)),
                        ("epochs", ("train.epochs",)), ("batch_size", ("train.batch_size",)),
-                       ("seed", ("split.seed", "train.seed"))):
+                       ("seed", ("split.seed", "train.seed")), ("strategy", ("train.strategy",))):
         value = getattr(args, flag)
         if value is not None:
             overrides.update({key: value for key in keys})
@@ -71,7 +73,11 @@ def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
         if not sep or "." not in key:
             raise UsageError(f"--set {item!r} is not SECTION.KEY=VALUE (e.g. train.epochs=5).")
         overrides[key.strip()] = value.strip()
-    return config_lib.with_overrides(config_lib.PipelineConfig(), overrides)
+    config = config_lib.with_overrides(config_lib.PipelineConfig(), overrides)
+    workers = getattr(args, "workers", 1) or 1
+    if workers > config.split.shards:  # multi-worker training shards TFRecords by file: one per worker at least
+        config = config_lib.with_overrides(config, {"split.shards": workers})
+    return config
 
 
 def resolve_params(args: argparse.Namespace, config: config_lib.PipelineConfig, run_id: str) -> dict:

@@ -31,7 +31,8 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(6, "gate_refused", "The model did not pass the gate; it was not pushed.",
              "Read gate.txt in the push output: each metric, its threshold and its margin."),
     ExitCode(75, "infrastructure", "Interrupted or out of resources (SIGTERM, disk full); retryable.",
-             "Fix the resource named in the message (space, permissions) and re-run the same command."),
+             "Re-run the same command with the same --run-id: finished steps are kept and training "
+             "resumes from its checkpoint (free space or fix permissions first if the message says so)."),
 )
 _BY_CODE = {e.code: e for e in EXIT_CODES}
 

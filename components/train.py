@@ -18,7 +18,7 @@ from typing import Sequence
 
 from components import artifacts, cli, datasets, io, strategy as strategy_lib
 from components.config import TrainConfig
-from components.errors import DataError, InfraError, TrainingError
+from components.errors import DataError, InfraError, TrainingError, UsageError
 from components.features import FeatureSpec
 from components.model import Preprocessor, build_classifier, keras, serving_module
 from components import train_callbacks as callbacks_lib
@@ -117,11 +117,21 @@ def export(module, signature, path: Path) -> None:
         tf.saved_model.save(module, str(tmp), signatures={"serving_default": signature})
 
 
+def check_shards(split_dir: Path, workers: int) -> None:
+    """Multi-worker input is sharded by file for TFRecords: every worker needs at least one shard."""
+    if workers > 1 and datasets.split_format(split_dir, "train") == "tfrecord":
+        shards = len(io.tfrecord_files(split_dir / "train", "train"))
+        if shards < workers:
+            raise UsageError(f"the training split has {shards} TFRecord shard(s) for {workers} workers: "
+                             f"re-run split with --shards {workers} or more (workers would starve).")
+
+
 def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None = None) -> dict:
     """inputs: split (the split component's output); outputs: output dir (model/, logs/, backup/)."""
     choice, strategy = strategy_lib.select(config.strategy, tf_config, config.cpu_replicas)
     chief = strategy_lib.is_chief(tf_config)
     out = Path(outputs["output"])
+    check_shards(Path(inputs["split"]), strategy_lib.cluster_size(tf_config))
     # Other workers run the same steps (collectives need them) but write into scratch space.
     workdir = out if chief else Path(tempfile.mkdtemp(prefix="train-worker-"))
     try:

@@ -115,3 +115,36 @@ def test_sigterm_saves_a_complete_checkpoint_and_exits_retryable(bank_splits, tm
     names = {name for name, _ in tf.train.list_variables(checkpoint)}
     assert any("kernel" in n for n in names) and any("optimizer" in n for n in names)
     assert not (out / artifacts.MODEL).exists()
+
+
+def test_multi_worker_input_shards_are_disjoint_and_none_starves(tmp_path, bank_frame):
+    """Applies the same auto-sharding MultiWorkerMirroredStrategy applies, for each of 3 workers."""
+    import numpy as np
+    from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
+
+    from components import datasets
+    from components.features import FeatureSpec
+
+    frame = bank_frame.copy()
+    frame["balance"] = np.arange(len(frame))  # a unique id per row
+    csv = tmp_path / "ids.csv"
+    frame.to_csv(csv, index=False)
+    for fmt in ("tfrecord", "npz"):
+        out = tmp_path / fmt
+        split.run(SplitConfig(format=fmt, shards=3), {"data": csv, "schema": BANK_SCHEMA}, {"output": out})
+        spec = FeatureSpec.from_dict(io.read_json(out / artifacts.FEATURES))
+        dataset = datasets.raw_batches(out, "train", spec, batch_size=64)
+        seen = []
+        for worker in range(3):
+            ids = [batch["balance"].numpy() for batch, _ in _AutoShardDataset(dataset, 3, worker)]
+            seen.append(np.concatenate(ids))
+        sizes = [len(ids) for ids in seen]
+        assert min(sizes) > 0.25 * sum(sizes), (fmt, sizes)  # none starves
+        union = np.concatenate(seen)
+        assert len(np.unique(union)) == len(union) == 8929, fmt  # disjoint, and every row seen once
+
+
+def test_fewer_shards_than_workers_is_refused(bank_splits):
+    with pytest.raises(UsageError, match="4 TFRecord shard.*5 workers.*--shards 5"):
+        train.check_shards(bank_splits / "tfrecord", 5)
+    train.check_shards(bank_splits / "tfrecord", 4)

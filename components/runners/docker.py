@@ -49,12 +49,13 @@ def add_flags(group: argparse._ArgumentGroup) -> None:
 
 def connect():
     import docker
+    import requests
 
     try:
         client = docker.from_env(timeout=600)
         client.ping()
         return client
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         raise InfraError(f"no Docker engine answers at {where} ({exc}). Start one (`sudo .ci/start-docker`, or "
                          f"`systemctl start docker`) or run without --containers.") from None

@@ -1,0 +1,206 @@
+"""The containerised pipeline: real images, really run (`make images` builds them; `make test` does it).
+
+Without a Docker engine these tests skip, except under CI, where a missing engine or image fails loudly.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from components import artifacts, io
+from components.runners import docker as docker_runner
+from tests.conftest import BANK_SCHEMA, run_pipeline, sample_bank
+
+IMAGES = ("bankpipe-data", "bankpipe-trainer", "bankpipe-trainer-gpu")
+TAG = docker_runner.project_version()
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so the docker tests must run: `make images` starts and builds)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def client():
+    import docker
+
+    try:
+        engine = docker.from_env(timeout=600)
+        engine.ping()
+    except docker.errors.DockerException as exc:
+        _unavailable(f"no Docker engine answers ({exc}); `make docker-engine` starts one")
+    return engine
+
+
+def get_image(client, repo: str):
+    import docker
+
+    try:
+        return client.images.get(f"{repo}:{TAG}")
+    except docker.errors.ImageNotFound:
+        _unavailable(f"image {repo}:{TAG} is not built; run `make images`")
+
+
+@pytest.fixture(scope="module")
+def images(client):
+    """The images the pipeline runs in (the GPU trainer is only probed)."""
+    return {repo: get_image(client, repo) for repo in ("bankpipe-data", "bankpipe-trainer")}
+
+
+def run_python(client, image, code: str) -> dict:
+    """`code` in `image` as the runner starts components: image user, read-only, no network, tmpfs /tmp."""
+    output = client.containers.run(image.id, entrypoint=["python", "-c", code], read_only=True,
+                                   network_mode="none", tmpfs=docker_runner.TMPFS, remove=True,
+                                   stdout=True, stderr=False)
+    return json.loads(output.decode().strip().splitlines()[-1])
+
+
+PROBE = """
+import errno, importlib, json, os, socket
+def fails(action):
+    try:
+        action()
+        return False
+    except OSError:
+        return True
+def imports(name):
+    try:
+        importlib.import_module(name)
+        return True
+    except ImportError:
+        return False
+open("/tmp/scratch", "w").write("tmpfs is writable")
+print(json.dumps({
+    "uid": os.getuid(), "home": os.environ["HOME"],
+    "root_fs_read_only": fails(lambda: open("/app/x", "w")) and fails(lambda: open("/opt/venv/x", "w")),
+    "no_network": fails(lambda: socket.create_connection(("1.1.1.1", 53), timeout=3)),
+    "tfdv": imports("tensorflow_data_validation"), "beam": imports("apache_beam"),
+    "tensorflow": imports("tensorflow"), "tf_keras": imports("tf_keras"),
+    "data_baked_in": os.path.isfile("/app/data/bank.csv") and os.path.isfile("/app/data/schema.pbtxt"),
+}))
+"""
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("repo", IMAGES)
+def test_each_image_runs_as_non_root_read_only_without_network(client, repo):
+    image = get_image(client, repo)
+    probe = run_python(client, image, PROBE)
+    assert probe["uid"] == docker_runner.IMAGE_UID != 0
+    assert probe["root_fs_read_only"] and probe["no_network"] and probe["home"] == "/tmp"
+    assert probe["data_baked_in"] and probe["tensorflow"]
+    # TFDV and Beam live only in the data image, Keras only in the trainers
+    assert probe["tfdv"] == probe["beam"] == (repo == "bankpipe-data") != probe["tf_keras"]
+    assert image.attrs["Config"]["Entrypoint"] == ["python", "-m"]
+    assert image.attrs["Config"]["User"] == "10001:10001"
+    assert f"{repo}:sha256-{image.id.split(':')[1][:12]}" in image.tags  # the content-digest tag
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, client, images):
+    """The full pipeline on the bank data twice with one seed: in containers, and in this process."""
+    root = tmp_path_factory.mktemp("docker_pipeline")
+    codes = {}
+    for name, flags in (("containers", ["--containers"]), ("in_process", [])):
+        codes[name] = run_pipeline("--pipeline-root", str(root / name / "runs"), "--serving-dir",
+                                   str(root / name / "serving"), "--run-id", "r1", "--seed", "7", *flags)
+    return root, codes
+
+
+def manifest(root, name, run_id="r1"):
+    return io.read_json(root / name / "runs" / run_id / "manifest.json")
+
+
+@pytest.mark.docker
+@pytest.mark.e2e
+def test_full_pipeline_in_containers_pushes_a_blessed_model(two_runs, images):
+    root, codes = two_runs
+    assert codes["containers"] == 0
+    run = manifest(root, "containers")
+    assert run["status"] == "succeeded" and run["runner"] == "local"
+    for name, step in run["steps"].items():
+        expected = "bankpipe-data" if name in ("validate", "split") else "bankpipe-trainer"
+        assert step["result"]["container"] == {"image": f"{expected}:{TAG}", "image_id": images[expected].id}
+    push = run["steps"]["push"]["result"]
+    assert push["blessed"] and push["pushed_to"] == str(root / "containers" / "serving" / "bank" / "1")
+    assert (root / "containers" / "serving" / "bank" / "1" / "saved_model.pb").is_file()
+    # nothing is left behind: every container was removed
+    import docker
+
+    assert not docker.from_env().containers.list(all=True, filters={"label": "bankpipe.run=r1"})
+
+
+@pytest.mark.docker
+@pytest.mark.e2e
+def test_containerised_results_match_the_in_process_run(two_runs):
+    root, codes = two_runs
+    assert codes == {"containers": 0, "in_process": 0}
+    split = [io.read_json(root / n / "runs" / "r1" / "split" / artifacts.SPLIT_SUMMARY) for n in ("containers", "in_process")]
+    assert split[0] == split[1]
+    metrics = [io.read_json(root / n / "runs" / "r1" / "evaluate" / artifacts.METRICS)["candidate"]
+               for n in ("containers", "in_process")]
+    for key in ("accuracy", "auc", "precision", "recall", "f1"):
+        assert metrics[0][key] == pytest.approx(metrics[1][key], abs=0.01), key
+    assert metrics[0]["loss"] == pytest.approx(metrics[1]["loss"], abs=0.02)
+
+
+@pytest.mark.docker
+@pytest.mark.e2e
+def test_validation_failure_in_a_container_matches_in_process(tmp_path, client, images, bank_frame, capsys):
+    bad = sample_bank(bank_frame, 1000)
+    bad.loc[5, "month"] = "smarch"
+    data = tmp_path / "bad.csv"
+    bad.to_csv(data, index=False)
+    errors, codes = {}, {}
+    for name, flags in (("containers", ["--containers"]), ("in_process", [])):
+        root = tmp_path / name
+        codes[name] = run_pipeline("--data", str(data), "--schema", str(BANK_SCHEMA), "--pipeline-root",
+                                   str(root / "runs"), "--serving-dir", str(root / "serving"), "--run-id", "bad",
+                                   *flags)
+        steps = io.read_json(root / "runs" / "bad" / "manifest.json")["steps"]
+        assert steps["validate"]["status"] == "failed"
+        assert {steps[s]["status"] for s in ("split", "train", "evaluate", "push")} == {"pending"}
+        errors[name] = steps["validate"]["error"].replace(str(root), "<root>")
+    assert codes == {"containers": 4, "in_process": 4}
+    assert errors["containers"] == errors["in_process"]
+    assert "smarch" in errors["containers"] and str(data) in errors["containers"]
+    assert not (tmp_path / "containers" / "serving").exists()
+    assert "smarch" in capsys.readouterr().err
+
+
+@pytest.mark.docker
+def test_a_missing_image_is_a_usage_error_naming_make_images(tmp_path, client, capsys):
+    code = run_pipeline("--containers", "--image-tag", "no-such-tag", "--pipeline-root", str(tmp_path / "runs"),
+                        "--serving-dir", str(tmp_path / "serving"))
+    assert code == 2
+    assert "bankpipe-data:no-such-tag is not built: run `make images`" in capsys.readouterr().err
+
+
+def test_no_engine_is_an_infrastructure_error_saying_how_to_start_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    code = run_pipeline("--containers", "--pipeline-root", str(tmp_path / "runs"))
+    assert code == 75
+    assert "no Docker engine answers" in capsys.readouterr().err
+
+
+def test_paths_map_to_mounts_and_back(tmp_path):
+    paths = docker_runner.PathMap()
+    paths.mount(tmp_path / "runs" / "r1", docker_runner.ARTIFACTS / "run", read_only=True)
+    paths.mount(tmp_path / "runs" / "r1" / "split", docker_runner.ARTIFACTS / "run" / "split", read_only=False)
+    assert paths.to_container(tmp_path / "runs" / "r1" / "split" / "x", "out") == "/artifacts/run/split/x"
+    assert paths.to_container(tmp_path / "data.csv", "data") == "/artifacts/inputs/data/data.csv"
+    message = "bad rows in /artifacts/inputs/data/data.csv; see /artifacts/run/validate/anomalies.txt"
+    assert paths.to_host(message) == (f"bad rows in {tmp_path}/data.csv; see "
+                                      f"{tmp_path}/runs/r1/validate/anomalies.txt")
+    assert paths.to_host({"a": ["/artifacts/runs"]}) == {"a": ["/artifacts/runs"]}  # not a mount: unchanged
+
+
+def test_the_last_error_record_keeps_its_continuation_lines():
+    lines = ["07:03:37 INFO    __main__: statistics of 10 rows", "07:03:38 ERROR   pipeline: 1 column(s) bad:",
+             "  month: unexpected values", "Full report: /artifacts/run/validate/anomalies.txt"]
+    assert docker_runner.last_error(lines) == ("1 column(s) bad:\n  month: unexpected values\n"
+                                               "Full report: /artifacts/run/validate/anomalies.txt")
+    assert docker_runner.last_error(lines[:1]) is None

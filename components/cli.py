@@ -60,6 +60,10 @@ def run_cli(main: Callable[[], Any], debug: bool) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Exception:  # a bug: say so, with the traceback that a report needs
+        log.exception("internal error (a bug, not a problem with your input); please report it with this "
+                      "traceback")
+        return 1
 
 
 def parse(arg_parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

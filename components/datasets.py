@@ -5,6 +5,7 @@ explicitly: by file for TFRecord shards, by data for .npz (a single file cannot 
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,13 @@ def raw_batches(split_dir: Path, split: str, spec: FeatureSpec, batch_size: int,
     return dataset.with_options(options)
 
 
-def to_numpy(dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def tf_error_text(exc) -> str:
+    """TensorFlow's message without its internal function names and op tags."""
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]|name: ?$", "", exc.message.strip().splitlines()[0])
+    return text.strip(" '") or type(exc).__name__
+
+
+def to_numpy(dataset, source: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Materialise a batched dataset (small splits: the test set, an adaptation sample)."""
     tf = _tf()
     features: dict[str, list] = {}
@@ -87,8 +94,8 @@ def to_numpy(dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
                 features.setdefault(name, []).append(values)
             labels.append(label)
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:
-        raise DataError(f"split files are corrupt or truncated ({exc.message.splitlines()[0]}): "
+        raise DataError(f"split files in {source} are corrupt or truncated ({tf_error_text(exc)}): "
                         f"re-run the split component.") from None
     if not labels:
-        raise DataError("the split is empty: re-run the split component with more data.")
+        raise DataError(f"the split in {source} is empty: re-run the split component with more data.")
     return {n: np.concatenate(v) for n, v in features.items()}, np.concatenate(labels)

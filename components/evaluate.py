@@ -64,7 +64,8 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: model (SavedModel dir), split (split output), baseline_model (optional); outputs: output dir."""
     split_dir, out = Path(inputs["split"]), Path(outputs["output"])
     spec = FeatureSpec.from_dict(io.read_json(split_dir / artifacts.FEATURES))
-    features, labels = datasets.to_numpy(datasets.raw_batches(split_dir, "test", spec, config.batch_size))
+    features, labels = datasets.to_numpy(datasets.raw_batches(split_dir, "test", spec, config.batch_size),
+                                         artifacts.split_path(split_dir, "test"))
 
     scores = {"candidate": score(load_scorer(Path(inputs["model"]), "the trained model"), features,
                                  config.batch_size)}

@@ -60,6 +60,16 @@ def encode_labels(values: pd.Series, label: str) -> np.ndarray:
     return encoded
 
 
+def canonical_labels(values: pd.Series) -> pd.Series:
+    """Text labels in any accepted spelling (Yes, NO, true, 1...) become "yes"/"no", so one schema domain
+    covers them all. Numeric labels, empty cells and unknown values are left as they are, for the schema
+    check (or `encode_labels`) to report."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    text = values.astype(str).str.strip().str.lower()
+    return values.mask(text.isin(POSITIVE), "yes").mask(text.isin(NEGATIVE), "no")
+
+
 def spec_from_schema(schema, label: str) -> FeatureSpec:
     """INT and FLOAT features are numeric, BYTES categorical; the label is neither."""
     from tensorflow_metadata.proto.v0 import schema_pb2

@@ -5,6 +5,7 @@ choice and the chief-only export of a SavedModel whose signature takes raw colum
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -14,7 +15,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from components import artifacts, cli, datasets, io, strategy as strategy_lib
 from components.config import TrainConfig
@@ -46,7 +47,8 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
 
     backup_root = Path(backup_root or workdir)
     preprocessor = Preprocessor(spec)
-    sample, _ = datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1))
+    sample, _ = datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1),
+                                  artifacts.split_path(split_dir, "train"))
     preprocessor.adapt(sample)
     del sample
 
@@ -55,20 +57,48 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
         return raw.map(lambda f, y: (preprocessor(f), y), num_parallel_calls=tf.data.AUTOTUNE) \
                   .repeat().prefetch(tf.data.AUTOTUNE)
 
+
     with strategy.scope():
         classifier = build_classifier(preprocessor.width, config)
     if chief:
         callbacks_lib.hparams_summary(Path(workdir) / artifacts.LOGS, config, replicas, global_batch)
-    history = _fit(classifier, config, prepared, counts, global_batch, workdir, backup_root, chief, strategy)
-    losses = history.get("loss", [])
-    if any(not math.isfinite(v) for v in losses):
-        raise TrainingError(f"training diverged (loss {losses[-1]}): lower --learning-rate (now "
-                            f"{config.learning_rate}) or check the data for extreme values.")
+    data = FitData(prepared("train", config.seed), prepared("validation", None),
+                   math.ceil(counts["train"]["rows"] / global_batch),
+                   math.ceil(counts["validation"]["rows"] / global_batch), Path(split_dir))
+    history = _fit(classifier, config, data, workdir, backup_root, chief, strategy)
+    check_progress(history, counts["train"]["positive_fraction"], config)
     module, signature = serving_module(preprocessor, classifier, spec)
     return module, signature, history
 
 
-def _fit(classifier, config, prepared, counts, global_batch, workdir, backup_root, chief, strategy) -> dict:
+def check_progress(history: dict, positive_fraction: float, config: TrainConfig) -> None:
+    """Fail when training diverged, or learned nothing beyond always predicting the label balance."""
+    losses = history.get("loss", [])
+    if any(not math.isfinite(v) for v in losses):
+        raise TrainingError(f"training diverged (loss {losses[-1]}): lower --learning-rate (now "
+                            f"{config.learning_rate}) or check the data for extreme values.")
+    val_losses = history.get("val_loss", [])
+    p = min(max(positive_fraction, 1e-6), 1 - 1e-6)
+    prior_loss = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    if val_losses and min(val_losses) > 0.98 * prior_loss:
+        raise TrainingError(f"training made no progress: best validation loss {min(val_losses):.4f} is no better "
+                            f"than {prior_loss:.4f}, the loss of always predicting the label balance. Check the "
+                            f"data for extreme values (validate/stats.html shows each column's range) or "
+                            f"change --learning-rate (now {config.learning_rate}).")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitData:
+    """Repeated datasets with explicit step counts: workers with uneven shards still take equal steps."""
+    train: Any
+    validation: Any
+    steps: int
+    validation_steps: int
+    source: Path
+
+
+def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_root: Path, chief: bool,
+         strategy) -> dict:
     import tensorflow as tf
 
     k = keras()
@@ -92,16 +122,15 @@ def _fit(classifier, config, prepared, counts, global_batch, workdir, backup_roo
     previous_handler = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         history = classifier.fit(
-            prepared("train", config.seed), validation_data=prepared("validation", None),
-            steps_per_epoch=math.ceil(counts["train"]["rows"] / global_batch),
-            validation_steps=math.ceil(counts["validation"]["rows"] / global_batch),
-            epochs=config.epochs, callbacks=callbacks if main_thread else callbacks[:-1], verbose=0)
+            data.train, validation_data=data.validation, steps_per_epoch=data.steps,
+            validation_steps=data.validation_steps, epochs=config.epochs,
+            callbacks=callbacks if main_thread else callbacks[:-1], verbose=0)
     except callbacks_lib.Preempted as exc:
         raise InfraError(f"training stopped: {exc}; the checkpoint in {backup_root / artifacts.BACKUP} is "
                          f"complete. Re-run the same command (same --run-id) to resume.") from None
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:
-        raise DataError(f"cannot read the training data: {exc.message.splitlines()[0]}. "
-                        f"Re-run the split component.") from None
+        raise DataError(f"cannot read the training data in {data.source}: "
+                        f"{datasets.tf_error_text(exc)}. Re-run the split component.") from None
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous_handler or signal.SIG_DFL)

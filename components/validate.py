@@ -16,7 +16,7 @@ import pandas as pd
 from components import artifacts, cli, io
 from components.config import ValidateConfig
 from components.errors import AnomaliesError
-from components.features import encode_labels, require_label
+from components.features import canonical_labels, encode_labels, require_label
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     else:
         frame = io.read_csv(data)
         require_label(frame, config.label)
+        frame[config.label] = canonical_labels(frame[config.label])
         stats = statistics_in_memory(frame)
         rows = len(frame)
     log.info("statistics of %d rows x %d columns", rows, len(stats.datasets[0].features))
@@ -108,7 +109,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
         drift = find_drift(stats, schema, io.load_statistics(inputs["previous_statistics"]), config)
         log.info("drift against the previous run: %s", "; ".join(drift) if drift else "none")
     if frame is not None and not problems:
-        encode_labels(frame[config.label], config.label)  # one class, unknown spellings: fail here, early
+        encode_labels(frame[config.label], config.label)  # one class only: fail here, before any split
     duplicates = int(frame.duplicated().sum()) if frame is not None else None
     if duplicates:
         log.warning("%d duplicated rows (kept; they may leak between splits)", duplicates)

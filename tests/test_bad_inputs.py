@@ -1,0 +1,194 @@
+"""Bad input: one clear message naming the problem, a documented exit code, nothing downstream, no damage."""
+import re
+
+import numpy as np
+import pytest
+
+from components import artifacts, io, split, train, validate
+from components.config import SplitConfig, TrainConfig, ValidateConfig
+from tests.conftest import BANK_CSV, BANK_SCHEMA, run_pipeline, sample_bank
+
+DOWNSTREAM = ("split", "train", "evaluate", "push")
+
+
+def pipeline_fails(tmp_path, capsys, *flags):
+    """Run the pipeline; return (exit code, manifest or None, stderr)."""
+    code = run_pipeline("--pipeline-root", str(tmp_path / "runs"), "--serving-dir", str(tmp_path / "serving"),
+                        "--run-id", "bad", "--schema", str(BANK_SCHEMA), *flags)
+    err = capsys.readouterr().err
+    manifest_path = tmp_path / "runs" / "bad" / "manifest.json"
+    assert "Traceback" not in err
+    assert not (tmp_path / "serving").exists()
+    return code, io.read_json(manifest_path) if manifest_path.exists() else None, err
+
+
+def write(tmp_path, frame, name="bad.csv", **kwargs):
+    path = tmp_path / name
+    frame.to_csv(path, index=False, **kwargs)
+    return path
+
+
+def assert_stopped_at_validate(manifest):
+    assert manifest["steps"]["validate"]["status"] == "failed"
+    assert {manifest["steps"][s]["status"] for s in DOWNSTREAM} == {"pending"}
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    (b"", "is empty"),
+    (b"age,job,deposit\n", "header but no data rows"),
+    (bytes(range(256)) * 4, "looks binary"),
+    ("age,job,deposit\n30,técnico,yes\n".encode("latin-1") * 3, "not UTF-8"),
+    (b"age:job:deposit\n30:admin.:yes\n31:admin.:no\n", "cannot detect the delimiter"),
+    (b"age,job,deposit\n30,admin.,yes\n31,admin.,no,extra,cells\n32,admin.,no\n", "ragged rows.*line 3"),
+])
+def test_unreadable_files_exit_3_naming_the_file(tmp_path, capsys, content, message):
+    path = tmp_path / "input.csv"
+    if content is not None:
+        path.write_bytes(content)
+    code, manifest, err = pipeline_fails(tmp_path, capsys, "--data", str(path))
+    assert code == 3
+    assert_stopped_at_validate(manifest)
+    assert str(path) in err
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize("change, column", [
+    (lambda f: f.drop(columns=["deposit"]), "label column 'deposit' is not in the data"),
+    (lambda f: f.assign(deposit="yes"), "one class only"),
+])
+def test_label_problems_exit_3(tmp_path, capsys, bank_frame, change, column):
+    path = write(tmp_path, change(sample_bank(bank_frame, 200)))
+    code, manifest, err = pipeline_fails(tmp_path, capsys, "--data", str(path))
+    assert code == 3 and column in err
+    assert_stopped_at_validate(manifest)
+
+
+def test_a_third_label_class(tmp_path, capsys, bank_frame):
+    frame = sample_bank(bank_frame, 200)
+    frame.loc[3, "deposit"] = "maybe"
+    path = write(tmp_path, frame)
+    code, manifest, err = pipeline_fails(tmp_path, capsys, "--data", str(path))
+    assert code == 4 and "deposit" in err and "maybe" in err  # against the schema: outside the label domain
+    code = run_pipeline("--data", str(path), "--pipeline-root", str(tmp_path / "inferred"), "--run-id", "x",
+                        "--serving-dir", str(tmp_path / "serving"))
+    assert code == 3 and "neither positive (yes/1/true) nor negative" in capsys.readouterr().err
+
+
+def test_labels_in_other_spellings_are_accepted(tmp_path, bank_frame):
+    frame = sample_bank(bank_frame, 400)
+    spellings = {"yes": ["Yes", "YES", "true", "1", "yes"], "no": ["No", "NO", "false", "0", "no"]}
+    frame["deposit"] = [spellings[v][i % 5] for i, v in enumerate(frame["deposit"])]
+    path = write(tmp_path, frame)
+    result = validate.run(ValidateConfig(), {"data": path, "schema": BANK_SCHEMA}, {"output": tmp_path / "v"})
+    assert result["anomalies"] == 0
+    split.run(SplitConfig(), {"data": path, "schema": BANK_SCHEMA}, {"output": tmp_path / "s"})
+    summary = io.read_json(tmp_path / "s" / artifacts.SPLIT_SUMMARY)["splits"]
+    assert sum(s["positive"] for s in summary.values()) == 200
+
+
+@pytest.mark.parametrize("change, columns", [
+    (lambda f: f.assign(balance=f.balance.astype(object).where(f.index != 3, None),
+                        job=f.job.where(f.index != 4, None)), ["balance", "job"]),            # empty cells
+    (lambda f: f.assign(age=f.age.astype(object).where(f.index != 2, "forty")), ["age"]),    # text in numbers
+    (lambda f: f.assign(poutcome=f.poutcome.where(f.index != 1, "postponed")), ["poutcome"]),  # unseen category
+    (lambda f: f.assign(balance=f.balance.astype(float).where(f.index != 1, 1e300)), ["balance"]),  # extreme
+    (lambda f: f.assign(age=f.age.where(f.index != 1, -3)), ["age"]),                       # negative age
+    (lambda f: f.assign(score=1.5), ["score"]),                                             # added column
+    (lambda f: f.drop(columns=["housing"]), ["housing"]),                                   # removed column
+])
+def test_schema_anomalies_exit_4_naming_each_column(tmp_path, capsys, bank_frame, change, columns):
+    path = write(tmp_path, change(sample_bank(bank_frame, 200)))
+    code, manifest, err = pipeline_fails(tmp_path, capsys, "--data", str(path))
+    assert code == 4
+    assert_stopped_at_validate(manifest)
+    for column in columns:
+        assert f"{column}:" in err
+
+
+def test_duplicated_rows_are_reported_not_fatal(tmp_path, bank_frame, caplog):
+    frame = sample_bank(bank_frame, 200)
+    path = write(tmp_path, frame._append(frame.head(7), ignore_index=True))
+    result = validate.run(ValidateConfig(), {"data": path, "schema": BANK_SCHEMA}, {"output": tmp_path / "v"})
+    assert result["duplicated_rows"] == 7 and result["anomalies"] == 0
+    assert "7 duplicated rows" in caplog.text
+
+
+def test_ten_rows_are_too_few_to_split(tmp_path, capsys, bank_frame):
+    path = write(tmp_path, sample_bank(bank_frame, 10))
+    code, manifest, err = pipeline_fails(tmp_path, capsys, "--data", str(path))
+    assert code == 3 and "too few rows to split" in err
+    assert manifest["steps"]["validate"]["status"] == "succeeded"
+    assert {manifest["steps"][s]["status"] for s in ("train", "evaluate", "push")} == {"pending"}
+
+
+@pytest.fixture(scope="module")
+def good_split(tmp_path_factory):
+    root = tmp_path_factory.mktemp("goodsplit")
+    for fmt in ("npz", "tfrecord"):
+        split.run(SplitConfig(format=fmt, shards=2), {"data": BANK_CSV, "schema": BANK_SCHEMA}, {"output": root / fmt})
+    return root
+
+
+def copy_split(source, target):
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+@pytest.mark.parametrize("fmt, damage, message", [
+    ("npz", lambda d: (d / "train" / "data.npz").write_bytes((d / "train" / "data.npz").read_bytes()[:5000]),
+     "corrupt or truncated|not a valid"),
+    ("npz", lambda d: np.savez(d / "train" / "data.npz", age=np.array([{"x": 1}], dtype=object)), "pickled"),
+    ("tfrecord", lambda d: d.joinpath("train", "train-00001-of-00002.tfrecord.gz").write_bytes(
+        d.joinpath("train", "train-00001-of-00002.tfrecord.gz").read_bytes()[:3000]), "corrupt or truncated"),
+])
+def test_damaged_split_files_exit_3(tmp_path, capsys, good_split, fmt, damage, message):
+    split_dir = copy_split(good_split / fmt, tmp_path / "split")
+    damage(split_dir)
+    code = train.main(["--split", str(split_dir), "--output", str(tmp_path / "train"), "--epochs", "2"])
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" not in err
+    assert re.search(message, err) and str(split_dir) in err
+    assert not (tmp_path / "train" / artifacts.MODEL).exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--set", "train.epoch=3"], "unknown config key 'train.epoch'. Did you mean train.epochs?"),
+    (["--epochs", "-1"], "epochs=-1 is out of range"),
+    (["--set", "split.train_fraction=0.9"], "fractions that sum to 1"),
+    (["--set", "nonsense"], "is not SECTION.KEY=VALUE"),
+    (["--run-id", "../escape"], "--run-id '../escape' is not a valid run name"),
+    (["--run-id", "/etc/passwd"], "is not a valid run name"),
+    (["--set", "push.model_name=../../etc"], "model_name='../../etc' is out of range"),
+])
+def test_bad_config_exits_2_before_anything_runs(tmp_path, capsys, flags, message):
+    code, manifest, err = pipeline_fails(tmp_path, capsys, *flags)
+    assert code == 2 and message in err
+    assert manifest is None and not (tmp_path / "runs").exists()
+
+
+def test_a_bug_exits_1_with_a_traceback(tmp_path, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("deliberate")
+
+    monkeypatch.setattr(split, "run", broken)
+    code = run_pipeline("--pipeline-root", str(tmp_path / "runs"), "--serving-dir", str(tmp_path / "s"),
+                        "--run-id", "bug")
+    err = capsys.readouterr().err
+    assert code == 1 and "internal error (a bug" in err and "Traceback" in err and "ZeroDivisionError" in err
+    assert io.read_json(tmp_path / "runs" / "bug" / "manifest.json")["steps"]["split"]["exit_code"] == 1
+
+
+def test_extreme_magnitudes_that_stall_training_exit_5(tmp_path, capsys, bank_frame):
+    frame = sample_bank(bank_frame, 1000)
+    frame["balance"] = frame["balance"].astype(float) * 1e34  # fits float32, but its variance does not
+    path = write(tmp_path, frame)
+    code = run_pipeline("--data", str(path), "--pipeline-root", str(tmp_path / "runs"), "--serving-dir",
+                        str(tmp_path / "serving"), "--run-id", "stall", "--epochs", "3")
+    err = capsys.readouterr().err
+    assert code == 5 and "training made no progress" in err and "Traceback" not in err
+    steps = io.read_json(tmp_path / "runs" / "stall" / "manifest.json")["steps"]
+    assert steps["train"]["status"] == "failed" and steps["push"]["status"] == "pending"
+    assert not (tmp_path / "serving").exists()

@@ -83,6 +83,8 @@ def push_model(model_dir: Path, serving_dir: Path, model_name: str) -> Path:
     """Copy beside the target, then rename into the next free version number (under a lock)."""
     model_root = Path(serving_dir) / model_name
     with _locked(model_root):
+        for stale in io.remove_stale_temporaries(model_root):
+            log.warning("removed %s, left by a push that was killed", stale)
         version = (versions(model_root) or [0])[-1] + 1
         target = model_root / str(version)
         with io.atomic_dir(target) as tmp:

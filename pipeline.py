@@ -107,13 +107,16 @@ def summary(manifest: dict, run_dir: Path) -> str:
     lines = [f"run {manifest['run_id']}: {manifest['status']}"]
     for name, step in manifest["steps"].items():
         seconds = f"{step['seconds']:7.1f}s" if "seconds" in step else " " * 8
-        lines.append(f"  {name:<9} {step['status']:<10}{seconds}  {step.get('error', '').splitlines()[0] if step.get('error') else ''}")
+        error = step["error"].splitlines()[0] if step.get("error") else ""
+        lines.append(f"  {name:<9} {step['status']:<10}{seconds}  {error}")
     metrics = (manifest["steps"]["evaluate"].get("result") or {}).get("candidate")
     if metrics:
         lines.append("test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in
                                                    ("accuracy", "auc", "precision", "recall", "f1", "loss")))
     gate = manifest["steps"]["push"]
-    if gate["status"] == "succeeded":
+    if (gate.get("result") or {}).get("dry_run"):
+        lines.append("dry run: manifests written, nothing submitted")
+    elif gate["status"] == "succeeded":
         lines.append(f"gate: BLESSED, pushed to {gate['result']['pushed_to']}")
     elif gate["status"] == "failed":
         lines.append(f"gate: REFUSED, nothing pushed (see {run_dir / 'push' / 'gate.txt'})")

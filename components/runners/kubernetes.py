@@ -155,8 +155,7 @@ class Executor:
         if self.args.dry_run:
             written = render.write_manifests(objects, Path(self.args.manifests_dir))
             log.info("dry run: wrote %s; nothing submitted", ", ".join(p.name for p in written))
-            result = {"dry_run": True, "manifests": [str(p) for p in written]}
-            return {**result, "pushed_to": "nothing (dry run)"} if step.name == "push" else result
+            return {"dry_run": True, "manifests": [str(p) for p in written]}
         return self.submit(step, objects)
 
     def submit(self, step: Step, objects: list[dict]) -> dict:

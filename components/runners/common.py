@@ -98,7 +98,8 @@ def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, 
         outputs.update({name: run.resolve(ref) for name, ref in step.extra_outputs.items()})
         config = getattr(run.config, step.name)
         print_ = fingerprint(config, inputs)
-        if record["status"] == "succeeded" and record.get("fingerprint") == print_ and not step.upstream & rerun:
+        done = record["status"] == "succeeded" and not (record.get("result") or {}).get("dry_run")
+        if done and record.get("fingerprint") == print_ and not step.upstream & rerun:
             log.info("── %s ── done in an earlier attempt with the same inputs and config: kept", step.name)
             continue
         rerun.add(step.name)

@@ -37,10 +37,15 @@ class ValidateConfig:
     drift_linf_threshold: float = _field(
         0.1, "L-infinity distance above which a categorical feature is reported as drifted")
     fail_on_drift: bool = _field(False, "treat drift against the previous run as a blocking anomaly")
+    big_data: str = _field("sample", "statistics of files above beam_threshold_mb: 'sample' (a seeded random "
+                                     "sample of sample_rows rows, fast, reported as such) or 'beam' (exact)")
+    sample_rows: int = _field(500_000, "rows in the statistics sample of a big file")
 
     def __post_init__(self) -> None:
         _check(bool(self.label), "label", self.label, "a column name")
         _check(self.beam_threshold_mb > 0, "beam_threshold_mb", self.beam_threshold_mb, "> 0")
+        _check(self.big_data in ("sample", "beam"), "big_data", self.big_data, "sample or beam")
+        _check(self.sample_rows >= 1000, "sample_rows", self.sample_rows, ">= 1000")
         for key in ("drift_js_threshold", "drift_linf_threshold"):
             value = getattr(self, key)
             _check(0 < value <= 1, key, value, "a number in (0, 1]")
@@ -56,6 +61,9 @@ class SplitConfig:
     format: str = _field("npz", "split file format: npz (compressed NumPy) or tfrecord (gzip'd, sharded)")
     shards: int = _field(4, "TFRecord shards per split (at least the number of training workers)")
     min_rows_per_class: int = _field(5, "each split needs at least this many rows of each class")
+    stream_threshold_mb: float = _field(
+        256.0, "CSV files larger than this are split chunk by chunk (TFRecord only): memory stays flat")
+    chunk_rows: int = _field(200_000, "rows per chunk when streaming")
 
     def __post_init__(self) -> None:
         fractions = (self.train_fraction, self.validation_fraction, self.test_fraction)
@@ -67,6 +75,8 @@ class SplitConfig:
         _check(self.format in SPLIT_FORMATS, "format", self.format, " or ".join(SPLIT_FORMATS))
         _check(1 <= self.shards <= 1024, "shards", self.shards, "an integer in [1, 1024]")
         _check(self.min_rows_per_class >= 1, "min_rows_per_class", self.min_rows_per_class, ">= 1")
+        _check(self.stream_threshold_mb > 0, "stream_threshold_mb", self.stream_threshold_mb, "> 0")
+        _check(self.chunk_rows >= 1000, "chunk_rows", self.chunk_rows, ">= 1000")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,19 +92,32 @@ class TrainConfig:
     seed: int = _field(42, "random seed of weight initialisation and shuffling")
     strategy: str = _field("auto", "tf.distribute strategy: auto, one_device, mirrored or multi_worker")
     steps_per_execution: int = _field(1, "training steps run per tf.function call (fewer Python round trips)")
+    numeric_bins: int = _field(0, "quantile bins per numeric column, one-hot beside its normalized value "
+                                  "(piecewise encoding adapted on the training split; 0 = none)")
+    signed_log: bool = _field(False, "sign(x)*log1p(|x|) on numerics before normalizing (tames heavy tails)")
+    ensemble: int = _field(1, "independent Dense stacks whose probabilities are averaged in the one model")
+    weight_decay: float = _field(0.0, "decoupled weight decay (AdamW) when > 0; 0 = plain Adam")
+    cache_rows: int = _field(1_000_000, "keep the preprocessed training and validation sets in memory when "
+                                        "the training split has at most this many rows (0 = never)")
     histogram_freq: int = _field(1, "epochs between weight histograms in TensorBoard (0 = none)")
     checkpoint_every_steps: int = _field(0, "BackupAndRestore checkpoint every N steps (0 = every epoch)")
     cpu_replicas: int = _field(1, "split the CPU into this many logical devices (tests multi-replica code "
                                   "without GPUs; needs a fresh process)")
 
     def __post_init__(self) -> None:
-        for key in ("hidden_layers", "hidden_units", "batch_size", "epochs", "steps_per_execution", "cpu_replicas"):
+        for key in ("hidden_layers", "hidden_units", "batch_size", "epochs", "steps_per_execution", "cpu_replicas",
+                    "ensemble"):
             value = getattr(self, key)
             _check(isinstance(value, int) and value >= 1, key, value, "an integer >= 1")
         _check(self.hidden_layers <= 64 and self.hidden_units <= 65536, "hidden_layers/hidden_units",
                (self.hidden_layers, self.hidden_units), "at most 64 layers of at most 65536 units")
         _check(0 < self.learning_rate < 10, "learning_rate", self.learning_rate, "a number in (0, 10)")
         _check(self.patience >= 0, "patience", self.patience, ">= 0")
+        _check(self.numeric_bins == 0 or 2 <= self.numeric_bins <= 1024, "numeric_bins", self.numeric_bins,
+               "0 or an integer in [2, 1024]")
+        _check(self.ensemble <= 64, "ensemble", self.ensemble, "an integer in [1, 64]")
+        _check(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "a number in [0, 1)")
+        _check(self.cache_rows >= 0, "cache_rows", self.cache_rows, ">= 0")
         _check(self.histogram_freq >= 0, "histogram_freq", self.histogram_freq, ">= 0")
         _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", self.checkpoint_every_steps, ">= 0")
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, " or ".join(STRATEGIES))

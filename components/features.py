@@ -40,8 +40,10 @@ def require_label(frame: pd.DataFrame, label: str) -> None:
                         f"{', '.join(map(str, frame.columns))}. Pass the right one with --label.")
 
 
-def encode_labels(values: pd.Series, label: str) -> np.ndarray:
-    """Map yes/no, 1/0 and true/false (any case) to 1/0; anything else names the offending values."""
+def encode_labels(values: pd.Series, label: str, require_both: bool = True) -> np.ndarray:
+    """Map yes/no, 1/0 and true/false (any case) to 1/0; anything else names the offending values.
+
+    require_both=False skips the two-class check, for one chunk of a file read in pieces."""
     text = values.astype(str).str.strip().str.lower()
     missing = values.isna() | (text == "")
     if missing.any():
@@ -53,11 +55,16 @@ def encode_labels(values: pd.Series, label: str) -> np.ndarray:
         raise DataError(f"label column {label!r} holds values {unknown[:5]} that are neither positive "
                         f"(yes/1/true) nor negative (no/0/false): a binary label is required.")
     encoded = text.isin(POSITIVE).to_numpy().astype(np.int64)
+    if require_both:
+        require_both_classes(encoded, label)
+    return encoded
+
+
+def require_both_classes(encoded: np.ndarray, label: str) -> None:
     if encoded.min() == encoded.max():
         only = "positive" if encoded[0] else "negative"
         raise DataError(f"label column {label!r} has one class only (all rows are {only}): training needs "
                         f"both classes.")
-    return encoded
 
 
 def canonical_labels(values: pd.Series) -> pd.Series:

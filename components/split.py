@@ -5,6 +5,7 @@ as 0/1, and writes each split plus features.json (column kinds) and split.json (
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -13,8 +14,9 @@ import numpy as np
 
 from components import artifacts, cli, io
 from components.config import SplitConfig
-from components.errors import DataError
-from components.features import FeatureSpec, encode_labels, feature_columns, require_label, spec_from_schema
+from components.errors import DataError, UsageError
+from components.features import (FeatureSpec, encode_labels, feature_columns, require_both_classes, require_label,
+                                 spec_from_schema)
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +57,62 @@ def write_split(directory: Path, name: str, columns: dict[str, np.ndarray], conf
         io.write_tfrecord_shards(directory, name, columns, config.shards)
 
 
-def run(config: SplitConfig, inputs: dict, outputs: dict) -> dict:
-    """inputs: data (CSV), schema (the validated .pbtxt); outputs: output dir."""
-    frame = io.read_csv(inputs["data"])
+def split_in_memory(config: SplitConfig, data: Path, spec: FeatureSpec, out: Path):
+    """Small files: load, shuffle each split as a whole, write. Returns the 0/1 labels."""
+    frame = io.read_csv(data)
     require_label(frame, config.label)
-    spec: FeatureSpec = spec_from_schema(io.load_schema(inputs["schema"]), config.label)
     labels = encode_labels(frame[config.label], config.label)
     columns = feature_columns(frame, spec)
     columns[spec.label] = labels
     indices = stratified_indices(labels, config)
-
-    out = Path(outputs["output"])
     for name, index in indices.items():
         with io.atomic_dir(artifacts.split_path(out, name)) as tmp:
             write_split(tmp, name, {col: values[index] for col, values in columns.items()}, config)
-        log.info("%-10s %6d rows -> %s (%s)", name, len(index), artifacts.split_path(out, name), config.format)
-    summary = {"format": config.format, "seed": config.seed, "shards": config.shards if config.format ==
-               "tfrecord" else None, "splits": summarise(labels, indices)}
+        log.info("%-10s %8d rows -> %s (%s)", name, len(index), artifacts.split_path(out, name), config.format)
+    return labels, indices
+
+
+def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Path):
+    """Big files, in two passes over chunks: labels first (1 byte a row) to draw the stratified split,
+    then rows to their split's shards. Rows keep their file order within a shard; training shuffles."""
+    if config.format != "tfrecord":
+        raise UsageError(f"{data} is larger than stream_threshold_mb ({config.stream_threshold_mb:.0f} MB): "
+                         f"split it with --format tfrecord (an .npz split is held in memory).")
+    labels = np.concatenate([encode_labels(chunk[config.label], config.label, require_both=False)
+                             for chunk in io.read_csv_chunks(data, config.chunk_rows, usecols=[config.label])])
+    require_both_classes(labels, config.label)
+    indices = stratified_indices(labels, config)
+    split_of_row, shard_of_row = np.empty(len(labels), np.int8), np.empty(len(labels), np.int32)
+    for number, index in enumerate(indices.values()):
+        split_of_row[index] = number
+        shard_of_row[index] = np.arange(len(index)) % config.shards  # balanced shards
+    with contextlib.ExitStack() as stack:
+        dirs = [stack.enter_context(io.atomic_dir(artifacts.split_path(out, n))) for n in artifacts.SPLITS]
+        writers = [io.TFRecordShards(d, n, config.shards) for d, n in zip(dirs, artifacts.SPLITS)]
+        start = 0
+        for chunk in io.read_csv_chunks(data, config.chunk_rows):
+            rows = slice(start, start + len(chunk))
+            columns = feature_columns(chunk, spec)
+            columns[spec.label] = labels[rows]
+            for number, writer in enumerate(writers):
+                mine = split_of_row[rows] == number
+                writer.write({c: v[mine] for c, v in columns.items()}, shard_of_row[rows][mine])
+            start += len(chunk)
+            log.info("streamed %d of %d rows", start, len(labels))
+        for writer in writers:
+            writer.close()
+    return labels, indices
+
+
+def run(config: SplitConfig, inputs: dict, outputs: dict) -> dict:
+    """inputs: data (CSV), schema (the validated .pbtxt); outputs: output dir."""
+    data, out = Path(inputs["data"]), Path(outputs["output"])
+    spec: FeatureSpec = spec_from_schema(io.load_schema(inputs["schema"]), config.label)
+    big = data.is_file() and data.stat().st_size / 1e6 > config.stream_threshold_mb
+    labels, indices = (split_streaming if big else split_in_memory)(config, data, spec, out)
+    summary = {"format": config.format, "seed": config.seed, "streamed": big,
+               "shards": config.shards if config.format == "tfrecord" else None,
+               "splits": summarise(labels, indices)}
     io.write_json(out / artifacts.FEATURES, spec.to_dict())
     io.write_json(out / artifacts.SPLIT_SUMMARY, summary)
     return summary

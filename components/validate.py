@@ -34,6 +34,19 @@ def statistics_with_beam(path: Path, delimiter: str):
     return tfdv.generate_statistics_from_csv(str(path), delimiter=delimiter)
 
 
+def sample_rows(path: Path, config: ValidateConfig) -> tuple[pd.DataFrame, int]:
+    """A seeded random sample of about `sample_rows` rows, read chunk by chunk; and the file's row count."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 20)
+    rows_estimate = path.stat().st_size / max(len(head) / max(head.count(b"\n"), 1), 1)
+    rate = min(1.0, config.sample_rows / rows_estimate)
+    parts, rows = [], 0
+    for number, chunk in enumerate(io.read_csv_chunks(path, 200_000)):
+        rows += len(chunk)
+        parts.append(chunk.sample(frac=rate, random_state=number))
+    return pd.concat(parts, ignore_index=True), rows
+
+
 def infer_schema(stats):
     import tensorflow_data_validation as tfdv
 
@@ -81,20 +94,26 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: data (CSV), schema (optional .pbtxt), previous_statistics (optional); outputs: output dir."""
     data, out = Path(inputs["data"]), Path(outputs["output"])
     size_mb = data.stat().st_size / 1e6 if data.is_file() else 0
-    frame = None
-    if size_mb > config.beam_threshold_mb:
-        log.info("%s is %.0f MB (> %.0f MB): statistics through Beam, streaming", data, size_mb,
+    frame, sampled = None, None
+    if size_mb > config.beam_threshold_mb and config.big_data == "beam":
+        log.info("%s is %.0f MB (> %.0f MB): exact statistics through Beam, streaming", data, size_mb,
                  config.beam_threshold_mb)
         delimiter = io.sniff_delimiter(data)
         require_label(pd.read_csv(data, sep=delimiter, nrows=1), config.label)
         stats = statistics_with_beam(data, delimiter)
         rows = int(stats.datasets[0].num_examples)
     else:
-        frame = io.read_csv(data)
+        if size_mb > config.beam_threshold_mb:
+            frame, rows = sample_rows(data, config)
+            sampled = {"rows_in_file": rows, "rows_in_sample": len(frame)}
+            log.warning("%s is %.0f MB: statistics of a random sample of %d of its %d rows (rare values may be "
+                        "missed; validate.big_data=beam computes exact statistics)", data, size_mb, len(frame), rows)
+        else:
+            frame = io.read_csv(data)
+            rows = len(frame)
         require_label(frame, config.label)
         frame[config.label] = canonical_labels(frame[config.label])
         stats = statistics_in_memory(frame)
-        rows = len(frame)
     log.info("statistics of %d rows x %d columns", rows, len(stats.datasets[0].features))
 
     if inputs.get("schema"):
@@ -110,7 +129,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
         log.info("drift against the previous run: %s", "; ".join(drift) if drift else "none")
     if frame is not None and not problems:
         encode_labels(frame[config.label], config.label)  # one class only: fail here, before any split
-    duplicates = int(frame.duplicated().sum()) if frame is not None else None
+    duplicates = int(frame.duplicated().sum()) if frame is not None and not sampled else None
     if duplicates:
         log.warning("%d duplicated rows (kept; they may leak between splits)", duplicates)
 
@@ -121,7 +140,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     io.write_text(out / artifacts.ANOMALIES_TXT, "\n".join(problems) + "\n" if problems else "no anomalies\n")
     io.write_text(out / artifacts.DRIFT_TXT, "\n".join(drift) + "\n" if drift else "no drift\n")
     result = {"rows": rows, "schema": origin, "anomalies": len(problems), "drift": drift,
-              "duplicated_rows": duplicates}
+              "duplicated_rows": duplicates, "sampled": sampled}
     io.write_json(out / artifacts.VALIDATE_RESULT, result)
 
     if problems:

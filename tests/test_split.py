@@ -58,3 +58,20 @@ def test_too_small_a_file_is_a_clear_error(tmp_path, bank_frame):
     sample_bank(bank_frame, 10).to_csv(path, index=False)
     with pytest.raises(DataError, match="too few rows to split"):
         run_split(tmp_path / "out", data=path)
+
+
+def test_streaming_split_of_a_big_file_matches_the_in_memory_split(tmp_path):
+    import tensorflow as tf
+
+    from components.errors import UsageError
+
+    memory = run_split(tmp_path / "memory", format="tfrecord", shards=3)
+    streamed = run_split(tmp_path / "streamed", format="tfrecord", shards=3, stream_threshold_mb=0.1,
+                         chunk_rows=2000)
+    assert streamed["streamed"] and not memory["streamed"]
+    assert streamed["splits"] == memory["splits"]  # the same stratified draw, so the same rows per split
+    files = io.tfrecord_files(tmp_path / "streamed" / "train", "train")
+    sizes = [sum(1 for _ in tf.data.TFRecordDataset(f, compression_type="GZIP")) for f in files]
+    assert sum(sizes) == 8929 and max(sizes) - min(sizes) <= 1  # balanced shards
+    with pytest.raises(UsageError, match="--format tfrecord"):
+        run_split(tmp_path / "npz", format="npz", stream_threshold_mb=0.1)

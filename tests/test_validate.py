@@ -69,3 +69,20 @@ def test_drift_against_the_previous_run_is_reported(tmp_path, bank_frame):
 def test_missing_label_column_names_the_columns(tmp_path, small_bank_csv):
     with pytest.raises(DataError, match=r"label column 'y' is not in the data.*--label"):
         run_validate(small_bank_csv, tmp_path, schema=None, label="y")
+
+
+def test_big_files_get_sampled_statistics_that_still_catch_anomalies(tmp_path, bank_frame):
+    result = run_validate(BANK_CSV, tmp_path / "ok", beam_threshold_mb=0.1, sample_rows=3000)
+    assert result["sampled"]["rows_in_file"] == 11162 and 2000 < result["sampled"]["rows_in_sample"] < 4500
+    assert result["anomalies"] == 0 and result["rows"] == 11162
+    bad = bank_frame.copy()
+    bad.loc[bad.index % 50 == 0, "month"] = "smarch"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(AnomaliesError, match="month"):
+        run_validate(path, tmp_path / "bad", beam_threshold_mb=0.1, sample_rows=3000)
+
+
+def test_beam_path_gives_exact_statistics(tmp_path, small_bank_csv):
+    result = run_validate(small_bank_csv, tmp_path, beam_threshold_mb=0.01, big_data="beam")
+    assert result["rows"] == 1000 and result["sampled"] is None and result["anomalies"] == 0

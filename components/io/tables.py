@@ -1,0 +1,86 @@
+"""CSV input: delimiter detection and clear errors for files that are not CSV."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from components.errors import DataError
+
+DELIMITERS = ",;\t|"
+SNIFF_BYTES = 64 * 1024
+
+def sniff_delimiter(path: str | os.PathLike) -> str:
+    """Detect the delimiter from the head of the file; refuse binary, non-UTF-8 and header-only files."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist (or is not a file): pass an existing CSV with --data.")
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if not head.strip():
+        raise DataError(f"data file {path} is empty: it needs a header row and data rows.")
+    if b"\x00" in head:
+        raise DataError(f"data file {path} looks binary (it holds NUL bytes): pass a text CSV file.")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multi-byte character cut by the read size is fine
+            raise DataError(f"data file {path} is not UTF-8 text (bad byte at offset {exc.start}): "
+                            f"re-save it as UTF-8.") from None
+        text = head[:exc.start].decode("utf-8")
+    lines = [line for line in text.splitlines() if line.strip()][:200]
+    if len(lines) < 2:
+        raise DataError(f"data file {path} has a header but no data rows.")
+    delimiter = _best_delimiter(lines)
+    if delimiter is None:
+        raise DataError(f"cannot detect the delimiter of {path}: expected one of "
+                        f"{' '.join(repr(d) for d in DELIMITERS)} between the columns of its header.")
+    return delimiter
+
+
+def _best_delimiter(lines: list[str]) -> str | None:
+    """The delimiter that splits the header into the most columns and most rows into as many.
+
+    Ragged rows do not hide the delimiter (they are reported later, with their line number).
+    """
+    best, best_score = None, (0.0, 0)
+    for delimiter in DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if widths[0] < 2:
+            continue
+        score = (sum(w == widths[0] for w in widths[1:]) / (len(widths) - 1), widths[0])
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a whole CSV (with a detected delimiter) into a DataFrame; malformed rows raise DataError."""
+    delimiter = sniff_delimiter(path)
+    try:
+        frame = pd.read_csv(path, sep=delimiter, skipinitialspace=True, encoding="utf-8")
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path} has ragged rows: {exc}. Every row needs as many fields as the header.") \
+            from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"data file {path} is not UTF-8 text ({exc.reason}): re-save it as UTF-8.") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise DataError(f"data file {path} has a header but no data rows.")
+    return frame
+
+
+def read_csv_chunks(path: str | os.PathLike, rows: int, usecols: list[str] | None = None):
+    """Stream a CSV (detected delimiter) as DataFrames of `rows` rows: for files larger than memory."""
+    delimiter = sniff_delimiter(path)
+    reader = pd.read_csv(path, sep=delimiter, skipinitialspace=True, encoding="utf-8", chunksize=rows,
+                         usecols=usecols)
+    try:
+        for chunk in reader:
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            yield chunk
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path} has ragged rows: {exc}. Every row needs as many fields as the header.") \
+            from None

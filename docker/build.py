@@ -100,10 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     client = docker.from_env(timeout=1800)
     version = project_version()
     names = args.names or list(IMAGES)
+    sys.path.insert(0, str(ROOT))
+    from components.runners.docker import code_digest
+
     with wheel_server(args.wheels, args.wheels_port) as wheels_url:
         for name in names:
             base = args.gpu_base_image if name == "trainer-gpu" and args.gpu_base_image else args.base_image
-            build_one(client, name, version, {"BASE_IMAGE": base, "WHEELS_URL": wheels_url})
+            build_one(client, name, version, {"BASE_IMAGE": base, "WHEELS_URL": wheels_url,
+                                              "CODE_DIGEST": code_digest()})
     return 0
 
 

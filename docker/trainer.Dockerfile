@@ -37,5 +37,8 @@ USER 10001:10001
 ENTRYPOINT ["python", "-m"]
 CMD ["components.train", "--help"]
 
-# Last, so that a code change rebuilds only this layer.
+# Last, so that a code change rebuilds only this layer; the label (no layer) is the code's digest, which
+# the runner compares with the checkout's to refuse a stale image.
 COPY components /app/components
+ARG CODE_DIGEST=unknown
+LABEL org.bankpipe.code-digest=$CODE_DIGEST

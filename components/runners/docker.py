@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import hashlib
 import logging
 import os
 import re
+import signal
+import threading
 import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
@@ -28,6 +31,7 @@ from components.runners import common
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = {"data": "bankpipe-data", "trainer": "bankpipe-trainer"}
 GPU_TRAINER = "bankpipe-trainer-gpu"
+CODE_LABEL = "org.bankpipe.code-digest"
 ARTIFACTS = PurePosixPath("/artifacts")
 IMAGE_UID = 10001  # the images' non-root user (docker/*.Dockerfile)
 OOM = -9  # our marker for a container the kernel killed for memory (its own exit code says 137)
@@ -71,11 +75,34 @@ def find_image(client, repo: str, tag: str):
                          f"that `docker images {repo}` lists).") from None
 
 
+def code_digest(root: Path = ROOT) -> str:
+    """A digest of components/ as the images' last layer copies it (docker/build.py labels images with it)."""
+    digest = hashlib.sha256()
+    for path in sorted((root / "components").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(f"{path.relative_to(root)}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def check_code(ref: str, image, explicit_tag: bool) -> None:
+    """An image built from other code fails in confusing ways (unknown flags): say so up front."""
+    built, here = image.labels.get(CODE_LABEL), code_digest()
+    if built == here:
+        return
+    message = (f"image {ref} was built from other code than this checkout's components/ (code digest {built}, "
+               f"here {here}): run `make images` to rebuild it (seconds after a code change).")
+    if not explicit_tag:
+        raise UsageError(message)
+    logging.getLogger("pipeline").warning("%s", message)  # an explicitly chosen tag is the user's call
+
+
 def executor(args: argparse.Namespace, run: common.Run) -> common.Executor:
     client = connect()
     tag = getattr(args, "image_tag", None) or project_version()
     repos = dict(IMAGES, trainer=GPU_TRAINER) if getattr(args, "gpu", False) else IMAGES
     images = {kind: (f"{repo}:{tag}", find_image(client, repo, tag)) for kind, repo in repos.items()}
+    for ref, image in images.values():
+        check_code(ref, image, explicit_tag=bool(getattr(args, "image_tag", None)))
     return functools.partial(execute, client, images, run, debug=getattr(args, "debug", False),
                              gpu=getattr(args, "gpu", False))
 
@@ -199,8 +226,10 @@ def run_container(client, image, step: Step, command: list[str], paths: PathMap,
     except docker.errors.APIError as exc:
         raise InfraError(f"Docker could not create the {step.name} container: {exc.explanation or exc}") from None
     lines: list[str] = []
+    stack = contextlib.ExitStack()
     try:
         container.start()
+        stack.enter_context(_sigterm_raises(step.name))
         for line in _lines(container.logs(stream=True, follow=True)):
             lines.append(line)
             # the component's own timestamp repeats ours; its level and logger name are kept
@@ -210,8 +239,27 @@ def run_container(client, image, step: Step, command: list[str], paths: PathMap,
         oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
         return (OOM if oom_killed else int(state.get("StatusCode", 1))), lines
     finally:
+        stack.close()
         with contextlib.suppress(Exception):  # removing must never hide the step's own outcome
             container.remove(force=True)
+
+
+@contextlib.contextmanager
+def _sigterm_raises(step: str) -> Iterator[None]:
+    """SIGTERM would end this process without `finally`, leaving the container running: raise instead."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise InfraError(f"interrupted (SIGTERM) during {step}; its container was removed. Re-run the same "
+                         f"command to continue.")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _lines(chunks) -> Iterator[str]:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from components import artifacts, io
 from components.runners import docker as docker_runner
-from tests.conftest import BANK_SCHEMA, run_pipeline, sample_bank
+from tests.conftest import BANK_SCHEMA, ROOT, run_pipeline, sample_bank
 
 IMAGES = ("bankpipe-data", "bankpipe-trainer", "bankpipe-trainer-gpu")
 TAG = docker_runner.project_version()
@@ -97,6 +101,7 @@ def test_each_image_runs_as_non_root_read_only_without_network(client, repo):
     assert image.attrs["Config"]["Entrypoint"] == ["python", "-m"]
     assert image.attrs["Config"]["User"] == "10001:10001"
     assert f"{repo}:sha256-{image.id.split(':')[1][:12]}" in image.tags  # the content-digest tag
+    assert image.labels[docker_runner.CODE_LABEL] == docker_runner.code_digest()  # built from this checkout
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +209,36 @@ def test_the_last_error_record_keeps_its_continuation_lines():
     assert docker_runner.last_error(lines) == ("1 column(s) bad:\n  month: unexpected values\n"
                                                "Full report: /artifacts/run/validate/anomalies.txt")
     assert docker_runner.last_error(lines[:1]) is None
+
+
+@pytest.mark.docker
+def test_sigterm_stops_the_run_and_removes_the_running_container(tmp_path, client, images):
+    run_id = f"term-{os.getpid()}"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "pipeline.py"), "--containers", "--pipeline-root",
+                             str(tmp_path / "runs"), "--serving-dir", str(tmp_path / "serving"), "--run-id", run_id],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    label = {"label": [f"bankpipe.run={run_id}", "bankpipe.step=train"]}
+    deadline = time.monotonic() + 120
+    while not client.containers.list(filters=label) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    if not client.containers.list(filters=label):
+        proc.kill()
+        pytest.fail(f"the train container never started: {proc.communicate()[1][-2000:]}")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75 and "interrupted (SIGTERM) during train" in err
+    assert not client.containers.list(all=True, filters={"label": f"bankpipe.run={run_id}"})
+    assert (tmp_path / "runs" / run_id / "train").stat().st_uid == os.getuid()  # lent folders given back
+
+
+class FakeImage:
+    def __init__(self, digest):
+        self.labels = {docker_runner.CODE_LABEL: digest}
+
+
+def test_a_stale_image_is_refused_unless_its_tag_was_chosen(caplog):
+    with pytest.raises(docker_runner.UsageError, match="run `make images`"):
+        docker_runner.check_code("bankpipe-data:0.1.0", FakeImage("0123456789abcdef"), explicit_tag=False)
+    docker_runner.check_code("bankpipe-data:old", FakeImage("0123456789abcdef"), explicit_tag=True)
+    assert "built from other code" in caplog.text
+    docker_runner.check_code("bankpipe-data:0.1.0", FakeImage(docker_runner.code_digest()), explicit_tag=False)

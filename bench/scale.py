@@ -1,0 +1,118 @@
+"""Scale: split (TFRecord), validate and one training epoch at 10^5, 10^6 and 10^7 rows.
+
+Each component runs as its own process (as in a container), on synthetic bank data (bench/synth.py);
+wall time, rows per second and peak memory (RSS of the process and its children, sampled every 50 ms)
+are recorded. Above their thresholds (256 MB by default) split streams the CSV and validate samples it,
+so memory must stay flat while time grows linearly.
+
+    python bench/scale.py                       # 1e5 1e6 1e7 rows
+    python bench/scale.py --rows 100000 1000000 # a quicker run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+from bench.synth import generate  # noqa: E402
+
+RESULTS = HERE / "results"
+
+
+def measure(command: list[str]) -> dict:
+    """Run a command; return its wall time and the peak RSS of its process tree."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1", PYTHONPATH=str(ROOT))
+    started, peak = time.monotonic(), 0
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    handle = psutil.Process(process.pid)
+    while process.poll() is None:
+        try:
+            tree = [handle, *handle.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    stderr = process.stderr.read()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return {"seconds": round(time.monotonic() - started, 2), "peak_rss_mb": round(peak / 2**20),
+            "notes": [line.split(": ", 1)[-1] for line in stderr.splitlines()
+                      if "sample of" in line or "streamed" in line][-1:]}
+
+
+def run_size(rows: int, work: Path) -> list[dict]:
+    data = work / f"synth-{rows}.csv"
+    if not data.exists():
+        print(f"generating {rows} rows ...", flush=True)
+        generate(data, rows)
+    out = work / f"run-{rows}"
+    py = [sys.executable, "-m"]
+    steps = {
+        "validate": py + ["components.validate", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
+                          "--output", str(out / "validate")],
+        "split": py + ["components.split", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
+                       "--format", "tfrecord", "--shards", "8", "--output", str(out / "split")],
+        "train (1 epoch)": py + ["components.train", "--split", str(out / "split"), "--output", str(out / "train"),
+                                 "--epochs", "1", "--histogram-freq", "0"],
+    }
+    rows_out = []
+    for name, command in steps.items():
+        result = measure(command)
+        result.update(component=name, rows=rows, rows_per_second=round(rows / result["seconds"]),
+                      csv_mb=round(data.stat().st_size / 1e6))
+        print(f"  {name:<16} {rows:>10,} rows {result['seconds']:>8.1f}s {result['rows_per_second']:>10,} rows/s "
+              f"{result['peak_rss_mb']:>6} MB {' '.join(result['notes'])}", flush=True)
+        rows_out.append(result)
+    return rows_out
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for name in dict.fromkeys(r["component"] for r in results):
+        mine = [r for r in results if r["component"] == name]
+        left.plot([r["rows"] for r in mine], [r["seconds"] for r in mine], marker="o", label=name)
+        right.plot([r["rows"] for r in mine], [r["peak_rss_mb"] for r in mine], marker="o", label=name)
+    left.set(xscale="log", yscale="log", xlabel="rows", ylabel="wall time (s)", title="Time grows with rows")
+    right.set(xscale="log", xlabel="rows", ylabel="peak RSS (MB)", title="Memory stays flat")
+    right.axhline(2048, linestyle=":", color="red", label="2 GB target")
+    for ax in (left, right):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=float, nargs="+", default=[1e5, 1e6, 1e7], help="data sizes")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bankpipe-scale"),
+                        help="where synthetic data and runs go (several GB at 10^7 rows)")
+    args = parser.parse_args()
+    print(f"{'component':<18} {'rows':>10}      {'time':>8} {'throughput':>15} {'peak':>8}")
+    results = [r for rows in args.rows for r in run_size(int(rows), args.work)]
+    RESULTS.mkdir(exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
+               "platform": platform.platform(), "python": platform.python_version()}
+    (RESULTS / "scale.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    plot(results, RESULTS / "scale.png")
+    print(f"wrote {RESULTS / 'scale.json'} and {RESULTS / 'scale.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -97,6 +97,9 @@ def check_code(ref: str, image, explicit_tag: bool) -> None:
 
 
 def executor(args: argparse.Namespace, run: common.Run) -> common.Executor:
+    if (getattr(args, "workers", 1) or 1) > 1:  # one container per step; several trainers: --runner=kubernetes
+        raise UsageError(f"--workers {args.workers} does not combine with --containers: drop one of them "
+                         f"(multi-worker training in containers is what --runner=kubernetes does).")
     client = connect()
     tag = getattr(args, "image_tag", None) or project_version()
     repos = dict(IMAGES, trainer=GPU_TRAINER) if getattr(args, "gpu", False) else IMAGES

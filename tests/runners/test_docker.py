@@ -191,6 +191,11 @@ def test_no_engine_is_an_infrastructure_error_saying_how_to_start_one(tmp_path, 
     assert "no Docker engine answers" in capsys.readouterr().err
 
 
+def test_workers_do_not_combine_with_containers(tmp_path, capsys):
+    assert run_pipeline("--containers", "--workers", "2", "--pipeline-root", str(tmp_path / "runs")) == 2
+    assert "--workers 2 does not combine with --containers" in capsys.readouterr().err
+
+
 def test_paths_map_to_mounts_and_back(tmp_path):
     paths = docker_runner.PathMap()
     paths.mount(tmp_path / "runs" / "r1", docker_runner.ARTIFACTS / "run", read_only=True)

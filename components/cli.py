@@ -6,6 +6,7 @@ bug and exits 1 with the traceback. `--debug` shows tracebacks for every failure
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -87,3 +88,39 @@ def existing_path(value: str | None, flag: str) -> Path | None:
     if not path.exists():
         raise UsageError(f"{flag} {value} does not exist.")
     return path
+
+
+@dataclasses.dataclass(frozen=True)
+class PathFlag:
+    """A component CLI's path flag: `name` is the key in run()'s inputs (or outputs, when `output`)."""
+    name: str
+    help: str
+    required: bool = True
+    output: bool = False
+
+
+OUTPUT = PathFlag("output", "output directory for this component", output=True)
+
+
+def component_main(argv: Sequence[str] | None, prog: str, description: str, config_cls: type,
+                   run: Callable[..., dict], flags: Sequence[PathFlag],
+                   run_kwargs: Callable[[], dict] | None = None,
+                   keep_result: Callable[[dict], bool] = lambda result: True) -> int:
+    """The CLI of every component (and its container entry point): path flags plus one flag per config
+    field, then `run(config, inputs, outputs)`, whose result is written to <output>/result.json."""
+    arg_parser = parser(prog, description, config_cls)
+    for flag in flags:
+        arg_parser.add_argument("--" + flag.name.replace("_", "-"), dest=flag.name, required=flag.required,
+                                help=flag.help)
+    args = parse(arg_parser, argv)
+    quiet_tensorflow()
+
+    def main_() -> None:
+        config = config_lib.from_flags(config_cls, args)
+        inputs = {f.name: getattr(args, f.name) for f in flags if not f.output}
+        outputs = {f.name: getattr(args, f.name) for f in flags if f.output}
+        result = run(config, inputs, outputs, **(run_kwargs() if run_kwargs else {}))
+        if keep_result(result):
+            write_result(outputs["output"], result)
+
+    return run_cli(main_, args.debug)

@@ -90,21 +90,12 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arg_parser = cli.parser("python -m components.evaluate", "Score the test split with the exported "
-                            "SavedModel (and the deployed one, if any); write metrics and plots.", EvaluateConfig)
-    arg_parser.add_argument("--model", required=True, help="SavedModel directory (train's model/)")
-    arg_parser.add_argument("--split", required=True, help="the split component's output directory")
-    arg_parser.add_argument("--baseline-model", help="the deployed SavedModel to compare with")
-    arg_parser.add_argument("--output", required=True, help="output directory for this component")
-    args = cli.parse(arg_parser, argv)
-    cli.quiet_tensorflow()
-
-    def main_() -> None:
-        config = cli.config_lib.from_flags(EvaluateConfig, args)
-        inputs = {"model": args.model, "split": args.split, "baseline_model": args.baseline_model}
-        cli.write_result(args.output, run(config, inputs, {"output": args.output}))
-
-    return cli.run_cli(main_, args.debug)
+    return cli.component_main(
+        argv, "python -m components.evaluate", "Score the test split with the exported SavedModel (and the "
+        "deployed one, if any); write metrics and plots.", EvaluateConfig, run,
+        [cli.PathFlag("model", "SavedModel directory (train's model/)"),
+         cli.PathFlag("split", "the split component's output directory"),
+         cli.PathFlag("baseline_model", "the deployed SavedModel to compare with", required=False), cli.OUTPUT])
 
 
 if __name__ == "__main__":

@@ -114,20 +114,12 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arg_parser = cli.parser("python -m components.push", "Gate the model on its test metrics; push a blessed "
-                            "model to <serving-dir>/<model-name>/<version>/; exit 6 when refused.", PushConfig)
-    arg_parser.add_argument("--model", required=True, help="SavedModel directory (train's model/)")
-    arg_parser.add_argument("--metrics", required=True, help="the evaluate component's output directory")
-    arg_parser.add_argument("--serving-dir", required=True, help="TensorFlow Serving model base directory")
-    arg_parser.add_argument("--output", required=True, help="output directory for this component")
-    args = cli.parse(arg_parser, argv)
-
-    def main_() -> None:
-        config = cli.config_lib.from_flags(PushConfig, args)
-        outputs = {"output": args.output, "serving_dir": args.serving_dir}
-        cli.write_result(args.output, run(config, {"model": args.model, "metrics": args.metrics}, outputs))
-
-    return cli.run_cli(main_, args.debug)
+    return cli.component_main(
+        argv, "python -m components.push", "Gate the model on its test metrics; push a blessed model to "
+        "<serving-dir>/<model-name>/<version>/; exit 6 when refused.", PushConfig, run,
+        [cli.PathFlag("model", "SavedModel directory (train's model/)"),
+         cli.PathFlag("metrics", "the evaluate component's output directory"),
+         cli.PathFlag("serving_dir", "TensorFlow Serving model base directory", output=True), cli.OUTPUT])
 
 
 if __name__ == "__main__":

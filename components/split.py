@@ -119,20 +119,11 @@ def run(config: SplitConfig, inputs: dict, outputs: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arg_parser = cli.parser("python -m components.split", "Split a validated CSV into train/validation/test "
-                            "sets (stratified, seeded) as .npz or sharded TFRecord.", SplitConfig)
-    arg_parser.add_argument("--data", required=True, help="CSV file (the delimiter is detected)")
-    arg_parser.add_argument("--schema", required=True, help="the schema validate used (its schema.pbtxt)")
-    arg_parser.add_argument("--output", required=True, help="output directory for this component")
-    args = cli.parse(arg_parser, argv)
-    cli.quiet_tensorflow()
-
-    def main_() -> None:
-        config = cli.config_lib.from_flags(SplitConfig, args)
-        inputs = {"data": args.data, "schema": args.schema}
-        cli.write_result(args.output, run(config, inputs, {"output": args.output}))
-
-    return cli.run_cli(main_, args.debug)
+    return cli.component_main(
+        argv, "python -m components.split", "Split a validated CSV into train/validation/test sets "
+        "(stratified, seeded) as .npz or sharded TFRecord.", SplitConfig, run,
+        [cli.PathFlag("data", "CSV file (the delimiter is detected)"),
+         cli.PathFlag("schema", "the schema validate used (its schema.pbtxt)"), cli.OUTPUT])
 
 
 if __name__ == "__main__":

@@ -153,21 +153,13 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arg_parser = cli.parser("python -m components.validate", "Compute statistics of a CSV with TFDV and "
-                            "check them against a schema; exit 4 on anomalies.", ValidateConfig)
-    arg_parser.add_argument("--data", required=True, help="CSV file (the delimiter is detected)")
-    arg_parser.add_argument("--schema", help="TFDV schema (.pbtxt); omitted: infer one and save it")
-    arg_parser.add_argument("--previous-statistics", help="stats.pb of an earlier run, to report drift")
-    arg_parser.add_argument("--output", required=True, help="output directory for this component")
-    args = cli.parse(arg_parser, argv)
-    cli.quiet_tensorflow()
-
-    def main_() -> None:
-        config = cli.config_lib.from_flags(ValidateConfig, args)
-        inputs = {"data": args.data, "schema": args.schema, "previous_statistics": args.previous_statistics}
-        cli.write_result(args.output, run(config, inputs, {"output": args.output}))
-
-    return cli.run_cli(main_, args.debug)
+    return cli.component_main(
+        argv, "python -m components.validate", "Compute statistics of a CSV with TFDV and check them against a "
+        "schema; exit 4 on anomalies.", ValidateConfig, run,
+        [cli.PathFlag("data", "CSV file (the delimiter is detected)"),
+         cli.PathFlag("schema", "TFDV schema (.pbtxt); omitted: infer one and save it", required=False),
+         cli.PathFlag("previous_statistics", "stats.pb of an earlier run, to report drift", required=False),
+         cli.OUTPUT])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from components import artifacts, io, split, train, validate
-from components.config import SplitConfig, TrainConfig, ValidateConfig
+from components.config import SplitConfig, ValidateConfig
 from tests.conftest import BANK_CSV, BANK_SCHEMA, run_pipeline, sample_bank
 
 DOWNSTREAM = ("split", "train", "evaluate", "push")

@@ -1,6 +1,4 @@
 """Distributed training and fault tolerance of the train component, on the real bank data."""
-import json
-import os
 import signal
 import subprocess
 import sys

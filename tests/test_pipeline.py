@@ -7,7 +7,6 @@ import time
 import urllib.request
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from components import artifacts, io, push

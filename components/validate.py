@@ -6,8 +6,10 @@ an HTML view), the schema used, and anomaly and drift reports, then raises Anoma
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+from io import StringIO
 from pathlib import Path
 from typing import Sequence
 
@@ -21,15 +23,22 @@ from components.features import canonical_labels, encode_labels, require_label
 log = logging.getLogger(__name__)
 
 
+def _tfdv():
+    """TFDV, imported without its stderr note that IPython is missing: we write HTML files, not cells."""
+    with contextlib.redirect_stderr(StringIO()):
+        import tensorflow_data_validation as tfdv
+    return tfdv
+
+
 def statistics_in_memory(frame: pd.DataFrame):
-    import tensorflow_data_validation as tfdv
+    tfdv = _tfdv()
 
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
 def statistics_with_beam(path: Path, delimiter: str):
     """Beam's CSV path streams the file: slower to start (seconds) but memory stays flat."""
-    import tensorflow_data_validation as tfdv
+    tfdv = _tfdv()
 
     return tfdv.generate_statistics_from_csv(str(path), delimiter=delimiter)
 
@@ -48,13 +57,13 @@ def sample_rows(path: Path, config: ValidateConfig) -> tuple[pd.DataFrame, int]:
 
 
 def infer_schema(stats):
-    import tensorflow_data_validation as tfdv
+    tfdv = _tfdv()
 
     return tfdv.infer_schema(stats)
 
 
 def find_anomalies(stats, schema):
-    import tensorflow_data_validation as tfdv
+    tfdv = _tfdv()
 
     return tfdv.validate_statistics(stats, schema)
 
@@ -66,7 +75,7 @@ def describe_anomalies(anomalies) -> list[str]:
 
 def find_drift(stats, schema, previous, config: ValidateConfig) -> list[str]:
     """Jensen-Shannon divergence for numeric features, L-infinity distance for categorical ones."""
-    import tensorflow_data_validation as tfdv
+    tfdv = _tfdv()
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
     with_comparators = copy.deepcopy(schema)
@@ -85,6 +94,7 @@ def find_drift(stats, schema, previous, config: ValidateConfig) -> list[str]:
 
 
 def statistics_html(stats) -> str:
+    _tfdv()
     from tensorflow_data_validation.utils import display_util
 
     return display_util.get_statistics_html(stats)

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -37,6 +38,8 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # tf_keras (Keras 2) is the Keras that trains under MultiWorkerMirroredStrategy on TF 2.16.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    # Google client libraries (pulled in by Beam) warn about future Python versions on import.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
 
 def setup_logging(debug: bool = False) -> None:

@@ -91,15 +91,20 @@ class TrainConfig:
     patience: int = _field(2, "early stopping: epochs without val_loss improvement before stopping")
     seed: int = _field(42, "random seed of weight initialisation and shuffling")
     strategy: str = _field("auto", "tf.distribute strategy: auto, one_device, mirrored or multi_worker")
-    steps_per_execution: int = _field(1, "training steps run per tf.function call (fewer Python round trips)")
+    steps_per_execution: int = _field(128, "training steps per tf.function call: fewer Python round trips "
+                                           "and callback calls (SIGTERM is seen between calls)")
+    jit_compile: bool = _field(False, "compile the training step with XLA on one device (fuses the small "
+                                     "ops of a small model; distributed strategies always run without)")
     numeric_bins: int = _field(0, "quantile bins per numeric column, one-hot beside its normalized value "
                                   "(piecewise encoding adapted on the training split; 0 = none)")
     signed_log: bool = _field(False, "sign(x)*log1p(|x|) on numerics before normalizing (tames heavy tails)")
-    ensemble: int = _field(1, "independent Dense stacks whose probabilities are averaged in the one model")
+    ensemble: int = _field(1, "Dense stacks side by side whose probabilities are averaged, in the one model "
+                              "(1 = a single stack, the reference recipe's model)")
     weight_decay: float = _field(0.0, "decoupled weight decay (AdamW) when > 0; 0 = plain Adam")
-    cache_rows: int = _field(1_000_000, "keep the preprocessed training and validation sets in memory when "
+    cache_rows: int = _field(100_000, "keep the preprocessed training and validation sets in memory when "
                                         "the training split has at most this many rows (0 = never)")
-    histogram_freq: int = _field(1, "epochs between weight histograms in TensorBoard (0 = none)")
+    histogram_freq: int = _field(5, "epochs between weight histograms in TensorBoard (0 = none; each costs "
+                                    "more than an epoch of training on the bank data)")
     checkpoint_every_steps: int = _field(0, "BackupAndRestore checkpoint every N steps (0 = every epoch)")
     cpu_replicas: int = _field(1, "split the CPU into this many logical devices (tests multi-replica code "
                                   "without GPUs; needs a fresh process)")

@@ -19,26 +19,52 @@ def keras():
 
 
 class Preprocessor:
-    """Raw columns (dict of [batch] tensors) -> one dense float matrix [batch, width]."""
+    """Raw columns (dict of [batch] tensors) -> one dense float matrix [batch, width].
 
-    def __init__(self, spec: FeatureSpec):
-        layers = keras().layers
-        self.spec = spec
-        self.normalize = layers.Normalization(axis=-1, name="normalize_numeric") if spec.numeric else None
-        self.lookups = {name: layers.StringLookup(output_mode="one_hot", name=f"one_hot_{name}")
+    Numerics: optionally signed-log, then normalized; with `numeric_bins`, also one-hot quantile bins
+    (a piecewise encoding: the net gets the shape of a skewed column like `duration` or `pdays` without
+    having to carve it out of one scaled number). Categoricals: one-hot StringLookup.
+    """
+
+    def __init__(self, spec: FeatureSpec, config: TrainConfig | None = None):
+        config = config or TrainConfig()
+        self.spec, self.signed_log, self.numeric_bins = spec, config.signed_log, config.numeric_bins
+        self.normalize, self.bins = None, {}
+        self.lookups = {name: keras().layers.StringLookup(output_mode="one_hot", name=f"one_hot_{name}")
                         for name in spec.categorical}
 
     def adapt(self, features: dict[str, np.ndarray]) -> None:
-        """Learn means, variances and vocabularies from training rows only."""
-        if self.normalize is not None:
-            self.normalize.adapt(np.stack([features[n] for n in self.spec.numeric], axis=-1).astype(np.float32))
+        """Learn means, variances, bin edges and vocabularies from training rows only.
+
+        Computed with NumPy and handed to the layers: Keras' own `adapt` builds a tf.data pipeline per
+        layer and took ~8 s of the ~10 s before the first step on the bank data; this takes milliseconds
+        and gives the same statistics (population variance; vocabularies by count, then token, descending).
+        """
+        layers = keras().layers
+        if self.spec.numeric:
+            numeric = np.stack([features[n] for n in self.spec.numeric], axis=-1).astype(np.float64)
+            numeric = _signed_log(numeric) if self.signed_log else numeric
+            self.normalize = layers.Normalization(axis=-1, mean=numeric.mean(axis=0), variance=numeric.var(axis=0),
+                                                  name="normalize_numeric")
+        if self.numeric_bins:
+            quantiles = np.linspace(0, 1, self.numeric_bins + 1)[1:-1]
+            self.bins = {name: layers.Discretization(
+                bin_boundaries=np.unique(np.quantile(features[name], quantiles)).tolist(), output_mode="one_hot",
+                name=f"bins_{name}") for name in self.spec.numeric}
         for name, lookup in self.lookups.items():
-            lookup.adapt(features[name])
+            lookup.set_vocabulary(vocabulary_by_count(features[name]))
 
     @property
     def width(self) -> int:
         vocab = sum(lookup.vocabulary_size() for lookup in self.lookups.values())
-        return len(self.spec.numeric) + vocab
+        bins = sum(len(layer.bin_boundaries) + 1 for layer in self.bins.values())
+        return len(self.spec.numeric) + bins + vocab
+
+    def layers(self) -> dict:
+        """Every stateful layer, for the serving module to track."""
+        named = {"normalize": self.normalize} if self.normalize is not None else {}
+        return {**named, **{f"bins_{n}": b for n, b in self.bins.items()},
+                **{f"lookup_{n}": lk for n, lk in self.lookups.items()}}
 
     def __call__(self, features):
         import tensorflow as tf
@@ -46,21 +72,73 @@ class Preprocessor:
         parts = []
         if self.normalize is not None:
             numeric = tf.stack([tf.cast(features[n], tf.float32) for n in self.spec.numeric], axis=-1)
-            parts.append(self.normalize(numeric))
+            parts.append(self.normalize(_signed_log(numeric) if self.signed_log else numeric))
+        parts += [tf.cast(layer(tf.cast(features[n], tf.float32)), tf.float32) for n, layer in self.bins.items()]
         parts += [tf.cast(self.lookups[n](features[n]), tf.float32) for n in self.spec.categorical]
         return tf.concat(parts, axis=-1)
 
 
-def build_classifier(width: int, config: TrainConfig):
-    """The reference recipe: hidden Dense ReLU layers, a 2-unit softmax, Adam, sparse categorical CE."""
+def vocabulary_by_count(values: np.ndarray) -> list[str]:
+    """Distinct values, most frequent first, ties by value descending: StringLookup.adapt's order."""
+    tokens, counts = np.unique(np.asarray(values).astype(str), return_counts=True)
+    order = np.lexsort((np.char.encode(tokens, "utf-8"), counts))[::-1]
+    return [t for t in tokens[order].tolist() if t != "[UNK]"]
+
+
+def _signed_log(x):
+    """sign(x) * log1p(|x|): works on NumPy arrays and tensors alike."""
+    if isinstance(x, np.ndarray):
+        return np.sign(x) * np.log1p(np.abs(x))
+    import tensorflow as tf
+
+    return tf.sign(x) * tf.math.log1p(tf.abs(x))
+
+
+def _dense_stack(inputs, config: TrainConfig):
     k = keras()
-    model = k.Sequential([k.Input(shape=(width,), name="features")], name="classifier")
+    x = inputs
     for i in range(config.hidden_layers):
-        model.add(k.layers.Dense(config.hidden_units, activation="relu", name=f"hidden_{i}"))
-    model.add(k.layers.Dense(2, activation="softmax", name="probabilities"))
-    model.compile(optimizer=k.optimizers.Adam(learning_rate=config.learning_rate),
-                  loss=k.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"],
-                  steps_per_execution=config.steps_per_execution)
+        x = k.layers.Dense(config.hidden_units, activation="relu", name=f"hidden_{i}")(x)
+    return k.layers.Dense(2, activation="softmax", name="probabilities")(x)
+
+
+def _ensemble_stacks(inputs, config: TrainConfig):
+    """K independent Dense stacks as one stack of grouped layers: each EinsumDense holds all K members'
+    kernels ([K, in, out]), so K members cost three ops per step, not 3K. Each member is initialised as a
+    lone Dense layer would be (Glorot uniform over its own fan-in and fan-out)."""
+    k, members, units = keras(), config.ensemble, config.hidden_units
+
+    def glorot(fan_in: int, fan_out: int):
+        limit = float(np.sqrt(6.0 / (fan_in + fan_out)))
+        return k.initializers.RandomUniform(-limit, limit)
+
+    x = k.layers.EinsumDense("bi,imo->bmo", output_shape=(members, units), bias_axes="mo", activation="relu",
+                             kernel_initializer=glorot(inputs.shape[-1], units), name="hidden_0")(inputs)
+    for i in range(1, config.hidden_layers):
+        x = k.layers.EinsumDense("bmi,mio->bmo", output_shape=(members, units), bias_axes="mo",
+                                 activation="relu", kernel_initializer=glorot(units, units), name=f"hidden_{i}")(x)
+    equation = "bmi,mio->bmo" if config.hidden_layers else "bi,imo->bmo"
+    fan_in = units if config.hidden_layers else inputs.shape[-1]
+    logits = k.layers.EinsumDense(equation, output_shape=(members, 2), bias_axes="mo",
+                                  kernel_initializer=glorot(fan_in, 2), name="member_logits")(x)
+    probabilities = k.layers.Softmax(axis=-1, name="member_probabilities")(logits)
+    return k.layers.GlobalAveragePooling1D(name="probabilities")(probabilities)
+
+
+def build_classifier(width: int, config: TrainConfig, jit_compile: bool = False):
+    """The reference recipe: hidden Dense ReLU layers, a 2-unit softmax, Adam, sparse categorical CE.
+
+    With `ensemble` K > 1, K such stacks side by side whose probabilities are averaged: one model, one
+    SavedModel, less variance than any single stack (trained together on the averaged output).
+    """
+    k = keras()
+    inputs = k.Input(shape=(width,), name="features")
+    outputs = _dense_stack(inputs, config) if config.ensemble == 1 else _ensemble_stacks(inputs, config)
+    model = k.Model(inputs, outputs, name="classifier")
+    optimizer = (k.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
+                 if config.weight_decay else k.optimizers.Adam(learning_rate=config.learning_rate))
+    model.compile(optimizer=optimizer, loss=k.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"],
+                  steps_per_execution=config.steps_per_execution, jit_compile=jit_compile)
     return model
 
 
@@ -69,8 +147,7 @@ def serving_module(preprocessor: Preprocessor, classifier, spec: FeatureSpec):
     import tensorflow as tf
 
     module = tf.Module()
-    module.normalize = preprocessor.normalize
-    module.lookups = dict(preprocessor.lookups)
+    module.preprocessing = preprocessor.layers()
     module.classifier = classifier
 
     def serve(**features):

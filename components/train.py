@@ -26,19 +26,22 @@ from components import train_callbacks as callbacks_lib
 
 log = logging.getLogger(__name__)
 ADAPT_ROWS = 1_000_000  # means, variances and vocabularies settle long before this many rows
+VALIDATION_BATCH = 4096  # rows per validation batch when the splits are in memory
 EARLY_STOPPING = "early_stopping"  # beside backup/: Keras owns that directory and deletes it at the end
 
 
 def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chief: bool = True,
-                       backup_root: Path | None = None):
+                       backup_root: Path | None = None, extra_callbacks: Sequence = ()):
     """Fit on the train split with early stopping on validation; returns (serving module, signature, history).
 
     workdir receives logs/ and history.json (non-chief workers pass a scratch directory); backup_root
     (default workdir) the checkpoints and early-stopping state, which every worker must share.
+    extra_callbacks run after all of ours (bench/speed.py times whole epochs with one).
     """
     import tensorflow as tf
 
     keras().utils.set_random_seed(config.seed)
+    config = with_checkpoint_steps(config)
     spec = FeatureSpec.from_dict(io.read_json(Path(split_dir) / artifacts.FEATURES))
     counts = io.read_json(Path(split_dir) / artifacts.SPLIT_SUMMARY)["splits"]
     replicas = strategy.num_replicas_in_sync
@@ -46,29 +49,69 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
     log.info("global batch %d (%d per replica x %d replicas)", global_batch, global_batch // replicas, replicas)
 
     backup_root = Path(backup_root or workdir)
-    preprocessor = Preprocessor(spec)
+    preprocessor = Preprocessor(spec, config)
     sample, _ = datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1),
                                   artifacts.split_path(split_dir, "train"))
     preprocessor.adapt(sample)
     del sample
 
-    def prepared(split: str, shuffle_seed: int | None):
-        raw = datasets.raw_batches(split_dir, split, spec, global_batch, shuffle_seed)
+    # A small split is preprocessed once and kept in memory: the lookups and bins then cost nothing per
+    # epoch. Multi-worker input keeps streaming, sharded by file (each worker reads only its shards).
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    in_memory = counts["train"]["rows"] <= config.cache_rows and not multi_worker
+    log.info("input: %s", "preprocessed once, in memory" if in_memory else "streamed from the split files")
+
+    # Validation only scores, so its batch need not be the training batch: in memory, a few large batches
+    # give the same val_loss (Keras weights each batch by its size) for far less per-epoch overhead.
+    validation_batch = max(global_batch, VALIDATION_BATCH) if in_memory else global_batch
+
+    def prepared(split: str, shuffle_seed: int | None, batch: int):
+        if in_memory:
+            return in_memory_batches(split_dir, split, spec, preprocessor, batch, shuffle_seed)
+        raw = datasets.raw_batches(split_dir, split, spec, batch, shuffle_seed)
         return raw.map(lambda f, y: (preprocessor(f), y), num_parallel_calls=tf.data.AUTOTUNE) \
                   .repeat().prefetch(tf.data.AUTOTUNE)
 
-
     with strategy.scope():
-        classifier = build_classifier(preprocessor.width, config)
+        # XLA only on a single replica: a distributed step's collectives stay outside XLA on CPU workers.
+        classifier = build_classifier(preprocessor.width, config,
+                                      jit_compile=config.jit_compile and replicas == 1 and not multi_worker)
     if chief:
         callbacks_lib.hparams_summary(Path(workdir) / artifacts.LOGS, config, replicas, global_batch)
-    data = FitData(prepared("train", config.seed), prepared("validation", None),
+    data = FitData(prepared("train", config.seed, global_batch), prepared("validation", None, validation_batch),
                    math.ceil(counts["train"]["rows"] / global_batch),
-                   math.ceil(counts["validation"]["rows"] / global_batch), Path(split_dir))
-    history = _fit(classifier, config, data, workdir, backup_root, chief, strategy)
+                   math.ceil(counts["validation"]["rows"] / validation_batch), Path(split_dir))
+    history = _fit(classifier, config, data, workdir, backup_root, chief, strategy, list(extra_callbacks))
     check_progress(history, counts["train"]["positive_fraction"], config)
     module, signature = serving_module(preprocessor, classifier, spec)
     return module, signature, history
+
+
+def with_checkpoint_steps(config: TrainConfig) -> TrainConfig:
+    """Keras runs callbacks once per execution of `steps_per_execution` steps, so BackupAndRestore can only
+    save between executions: with `checkpoint_every_steps`, the steps per execution become the largest
+    divisor of it that is not above the configured value, and checkpoints land exactly every N steps."""
+    every = config.checkpoint_every_steps
+    if not every:
+        return config
+    steps = max(d for d in range(1, min(every, config.steps_per_execution) + 1) if every % d == 0)
+    return dataclasses.replace(config, steps_per_execution=steps)
+
+
+def in_memory_batches(split_dir: Path, split: str, spec: FeatureSpec, preprocessor: Preprocessor,
+                      batch_size: int, shuffle_seed: int | None):
+    """The split preprocessed into one matrix, then shuffled (same seed and buffer as the streamed .npz
+    input, so the same order), batched, repeated."""
+    import tensorflow as tf
+
+    features, labels = datasets.to_numpy(datasets.raw_batches(split_dir, split, spec, 8192),
+                                         artifacts.split_path(split_dir, split))
+    dataset = tf.data.Dataset.from_tensor_slices((preprocessor(features), labels))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.batch(batch_size).with_options(options).repeat().prefetch(tf.data.AUTOTUNE)
 
 
 def check_progress(history: dict, positive_fraction: float, config: TrainConfig) -> None:
@@ -98,12 +141,13 @@ class FitData:
 
 
 def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_root: Path, chief: bool,
-         strategy) -> dict:
+         strategy, extra_callbacks: list) -> dict:
     import tensorflow as tf
 
     k = keras()
     backup = k.callbacks.BackupAndRestore(str(backup_root / artifacts.BACKUP),
-                                          save_freq=config.checkpoint_every_steps or "epoch")
+                                          save_freq=config.checkpoint_every_steps // config.steps_per_execution
+                                          or "epoch")
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     callbacks = [
         k.callbacks.TerminateOnNaN(),
@@ -116,6 +160,7 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
         backup,
         k.callbacks.TensorBoard(str(Path(workdir) / artifacts.LOGS), histogram_freq=config.histogram_freq,
                                 write_graph=True),
+        *extra_callbacks,
         callbacks_lib.stop_on_sigterm(backup, save=not multi_worker),
     ]
     main_thread = threading.current_thread() is threading.main_thread()

@@ -70,3 +70,62 @@ def test_early_stopping_stops_before_the_epoch_limit(tmp_path, small_bank_csv):
     config = TrainConfig(epochs=60, patience=1, learning_rate=0.05, histogram_freq=0)
     result = train.run(config, {"split": split_dir}, {"output": tmp_path / "t"})
     assert result["epochs_run"] < 60
+
+
+@pytest.mark.parametrize("key, value", [("numeric_bins", 1), ("numeric_bins", -1), ("ensemble", 0),
+                                        ("ensemble", 65), ("weight_decay", -0.1), ("cache_rows", -1)])
+def test_model_options_out_of_range_are_refused(key, value):
+    from components.errors import UsageError
+
+    with pytest.raises(UsageError, match=key):
+        TrainConfig(**{key: value})
+
+
+def test_bins_signed_log_and_ensemble_export_one_model_with_the_raw_signature(tmp_path, small_bank_csv):
+    import numpy as np
+    import tensorflow as tf
+
+    split_dir = make_split(tmp_path, small_bank_csv, "npz")
+    config = TrainConfig(epochs=2, histogram_freq=0, numeric_bins=8, signed_log=True, ensemble=3,
+                         weight_decay=0.001, steps_per_execution=4)
+    train.run(config, {"split": split_dir}, {"output": tmp_path / "t"})
+    serve = tf.saved_model.load(str(tmp_path / "t" / artifacts.MODEL)).signatures["serving_default"]
+    rows = io.load_npz(split_dir / "test" / artifacts.NPZ_NAME)
+    inputs = {name: tf.constant(rows[name]) for name in serve.structured_input_signature[1]}
+    out = serve(**inputs)
+    assert set(out) == {"probabilities", "positive_probability"}
+    assert np.allclose(out["probabilities"].numpy().sum(axis=1), 1, atol=1e-5)
+    assert out["positive_probability"].numpy().std() > 0.01  # scores depend on the row
+
+
+def test_preprocessor_bins_are_adapted_on_the_training_rows():
+    import numpy as np
+
+    from components.features import FeatureSpec
+    from components.model import Preprocessor
+
+    spec = FeatureSpec("y", ("x",), ("c",))
+    pre = Preprocessor(spec, TrainConfig(numeric_bins=4, signed_log=True))
+    pre.adapt({"x": np.arange(100, dtype=np.float32), "c": np.array(["a", "b"] * 50)})
+    assert pre.width == 1 + 4 + 3  # normalized value, 4 bins, 2 categories + out-of-vocabulary
+    matrix = pre({"x": np.array([0.0, 99.0], np.float32), "c": np.array(["a", "zzz"])}).numpy()
+    assert matrix.shape == (2, pre.width)
+    assert matrix[0, 1:5].argmax() == 0 and matrix[1, 1:5].argmax() == 3  # lowest and highest quantile
+
+
+def test_in_memory_input_gives_the_streamed_batches(tmp_path, small_bank_csv):
+    import numpy as np
+
+    from components import datasets
+    from components.features import FeatureSpec
+    from components.model import Preprocessor
+
+    split_dir = make_split(tmp_path, small_bank_csv, "npz")
+    spec = FeatureSpec.from_dict(io.read_json(split_dir / artifacts.FEATURES))
+    pre = Preprocessor(spec)
+    pre.adapt(io.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
+    cached = train.in_memory_batches(split_dir, "train", spec, pre, 64, shuffle_seed=3)
+    streamed = datasets.raw_batches(split_dir, "train", spec, 64, shuffle_seed=3)
+    for (x, y), (raw, label) in zip(cached.take(5), streamed.take(5)):
+        assert np.array_equal(y.numpy(), label.numpy())
+        assert np.allclose(x.numpy(), pre(raw).numpy())

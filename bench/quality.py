@@ -1,0 +1,183 @@
+"""Quality benchmark: the pipeline's trained model against the reference recipe, logistic regression
+and gradient-boosted trees (LightGBM), on the same seeded splits; test accuracy and ROC AUC per seed,
+mean and spread. Each seed varies the split and the training seed together.
+
+    .venv/bin/python bench/quality.py                          # bank data, seeds 0-4, every model
+    .venv/bin/python bench/quality.py --data my.csv --label y --seeds 0 1 2 3 4 5 6 7 8 9
+    .venv/bin/python bench/quality.py --models pipeline --variant ens5="ensemble=5 signed_log=true patience=5"
+
+Writes bench/results/<name>.json and <name>.png and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import pandas as pd
+
+from bench import reference
+from bench._common import BANK_CSV, RESULTS, Dataset, machine, mean_std, quiet_tensorflow, write_json
+from components.metrics import binary_metrics
+
+MODELS = ("pipeline", "reference", "logreg", "lightgbm")
+
+
+def score_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Our trainer, as the train component runs it (defaults of TrainConfig), on the split files."""
+    import tensorflow as tf
+
+    from components import config as config_lib, train
+
+    split_dir = scratch / f"split-{seed}"
+    if not split_dir.exists():
+        dataset.write_split(seed, split_dir)
+    config = config_lib.from_dict(config_lib.TrainConfig, {"seed": seed, "histogram_freq": 0, **overrides})
+    _, signature, _ = train.train_and_evaluate(config, split_dir, Path(tempfile.mkdtemp(dir=scratch)),
+                                               tf.distribute.get_strategy())
+    test = dataset.indices(seed)["test"]
+    features = {name: tf.constant(dataset.columns[name][test]) for name in dataset.spec.columns}
+    return dataset.labels[test], signature(**features)["positive_probability"].numpy()
+
+
+def score_reference(dataset: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    data = reference.prepare(dataset, dataset.indices(seed))
+    model = reference.build_model(data["train"][0].shape[1], seed)
+    reference.fit(model, data)
+    return reference.test_scores(model, data)
+
+
+def score_logreg(dataset: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """On the reference's features (one-hot + standardized); validation rows unused."""
+    from sklearn.linear_model import LogisticRegression
+
+    data = reference.prepare(dataset, dataset.indices(seed))
+    model = LogisticRegression(max_iter=2000, random_state=seed).fit(*data["train"])
+    x, y = data["test"]
+    return y, model.predict_proba(x)[:, 1]
+
+
+def score_lightgbm(dataset: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw numerics and native categoricals; boosting rounds chosen by early stopping on validation."""
+    import lightgbm as lgb
+
+    spec, indices = dataset.spec, dataset.indices(seed)
+    frame = pd.DataFrame({n: dataset.columns[n] for n in spec.columns})
+    for name in spec.categorical:
+        frame[name] = frame[name].astype("category")
+    model = lgb.LGBMClassifier(n_estimators=2000, learning_rate=0.03, num_leaves=31, subsample=0.8,
+                               subsample_freq=1, colsample_bytree=0.8, random_state=seed, verbose=-1)
+    model.fit(frame.loc[indices["train"]], dataset.labels[indices["train"]],
+              eval_set=[(frame.loc[indices["validation"]], dataset.labels[indices["validation"]])],
+              callbacks=[lgb.early_stopping(50, verbose=False)])
+    return dataset.labels[indices["test"]], model.predict_proba(frame.loc[indices["test"]])[:, 1]
+
+
+def run_model(name: str, dataset: Dataset, seed: int, overrides: dict, scratch: Path) -> dict:
+    started = time.perf_counter()
+    if name.startswith("pipeline"):
+        labels, scores = score_pipeline(dataset, seed, overrides, scratch)
+    else:
+        labels, scores = {"reference": score_reference, "logreg": score_logreg,
+                          "lightgbm": score_lightgbm}[name](dataset, seed)
+    metrics = binary_metrics(labels, scores)
+    return {"seed": seed, "accuracy": metrics["accuracy"], "auc": metrics["auc"],
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def summarise(runs: dict[str, list[dict]]) -> dict:
+    out = {}
+    for name, rows in runs.items():
+        acc, acc_sd = mean_std([r["accuracy"] for r in rows])
+        auc, auc_sd = mean_std([r["auc"] for r in rows])
+        out[name] = {"accuracy_mean": acc, "accuracy_std": acc_sd, "auc_mean": auc, "auc_std": auc_sd,
+                     "accuracy_min": min(r["accuracy"] for r in rows),
+                     "accuracy_max": max(r["accuracy"] for r in rows)}
+    return out
+
+
+def table(summary: dict, seeds: list[int]) -> str:
+    lines = [f"{'model':<16} {'accuracy (mean ± sd)':>22} {'min..max':>14} {'ROC AUC (mean ± sd)':>22}"
+             f"   seeds {seeds[0]}..{seeds[-1]} (n={len(seeds)})"]
+    for name, s in summary.items():
+        lines.append(f"{name:<16} {s['accuracy_mean']:>13.4f} ± {s['accuracy_std']:.4f} "
+                     f"{s['accuracy_min']:>6.4f}..{s['accuracy_max']:.4f} {s['auc_mean']:>13.4f} ± {s['auc_std']:.4f}")
+    return "\n".join(lines)
+
+
+def plot(runs: dict[str, list[dict]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, metric in zip(axes, ("accuracy", "auc")):
+        for i, (name, rows) in enumerate(runs.items()):
+            values = [r[metric] for r in rows]
+            ax.scatter(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, s=14, alpha=0.7)
+            ax.errorbar(i + 0.3, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 1 else 0,
+                        fmt="o", color="black", capsize=3)
+        ax.set_xticks(range(len(runs)), list(runs), fontsize=8)
+        ax.set_title("test " + ("ROC AUC" if metric == "auc" else metric))
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def parse_set(values: list[str]) -> dict:
+    out = {}
+    for item in values:
+        key, _, value = item.partition("=")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--data", type=Path, default=BANK_CSV, help="CSV of this kind (default: the bank data)")
+    parser.add_argument("--label", default="deposit", help="label column (default: deposit)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="split+training seeds")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="models to compare")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="TrainConfig override for the pipeline model, e.g. --set ensemble=5 (repeatable)")
+    parser.add_argument("--variant", action="append", default=[], metavar='NAME="KEY=VALUE ..."',
+                        help="also our trainer with these TrainConfig overrides, as model pipeline-NAME (repeatable)")
+    parser.add_argument("--name", default="quality", help="result file name under bench/results/")
+    args = parser.parse_args(argv)
+    quiet_tensorflow()
+    dataset = Dataset(args.data, args.label)
+    overrides = {name: parse_set(args.set) for name in args.models if name == "pipeline"}
+    for item in args.variant:
+        name, _, spec = item.partition("=")
+        overrides[f"pipeline-{name}"] = {**parse_set(args.set), **parse_set(spec.split())}
+    models = [m for m in args.models if m != "pipeline"]
+    runs: dict[str, list[dict]] = {name: [] for name in [*overrides, *models]}
+    with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
+        for seed in args.seeds:
+            for name in runs:
+                runs[name].append(run_model(name, dataset, seed, overrides.get(name, {}), Path(scratch)))
+                print(f"seed {seed} {name:<16} accuracy {runs[name][-1]['accuracy']:.4f} "
+                      f"auc {runs[name][-1]['auc']:.4f} ({runs[name][-1]['seconds']:.1f}s)", flush=True)
+    summary = summarise(runs)
+    print(table(summary, args.seeds))
+    command = "bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_json(f"{args.name}.json", {"command": command.strip(), "data": str(args.data), "label": args.label,
+                                     "seeds": args.seeds, "pipeline_overrides": overrides, "machine": machine(),
+                                     "summary": summary, "runs": runs})
+    plot(runs, RESULTS / f"{args.name}.png", f"{args.data.name}: {len(args.seeds)} seeds, same splits")
+    print(f"wrote {RESULTS / (args.name + '.json')} and .png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

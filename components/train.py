@@ -25,7 +25,7 @@ from components.model import Preprocessor, build_classifier, keras, serving_modu
 from components import train_callbacks as callbacks_lib
 
 log = logging.getLogger(__name__)
-ADAPT_ROWS = 1_000_000  # means, variances and vocabularies settle long before this many rows
+ADAPT_ROWS = 200_000  # means, variances and vocabularies settle long before this many rows
 VALIDATION_BATCH = 4096  # rows per validation batch when the splits are in memory
 EARLY_STOPPING = "early_stopping"  # beside backup/: Keras owns that directory and deletes it at the end
 
@@ -161,16 +161,17 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
         k.callbacks.TensorBoard(str(Path(workdir) / artifacts.LOGS), histogram_freq=config.histogram_freq,
                                 write_graph=True),
         *extra_callbacks,
-        callbacks_lib.stop_on_sigterm(backup, save=not multi_worker),
     ]
+    sigterm = callbacks_lib.stop_on_sigterm(backup, save=not multi_worker)
     main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         history = classifier.fit(
             data.train, validation_data=data.validation, steps_per_epoch=data.steps,
             validation_steps=data.validation_steps, epochs=config.epochs,
-            callbacks=callbacks if main_thread else callbacks[:-1], verbose=0)
+            callbacks=callbacks + [sigterm] if main_thread else callbacks, verbose=0)
     except callbacks_lib.Preempted as exc:
+        sigterm.save_state()
         raise InfraError(f"training stopped: {exc}; the checkpoint in {backup_root / artifacts.BACKUP} is "
                          f"complete. Re-run the same command (same --run-id) to resume.") from None
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:

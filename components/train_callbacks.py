@@ -96,31 +96,30 @@ def resumable_early_stopping(state_dir: Path, patience: int, chief: bool):
 
 
 def stop_on_sigterm(backup, save: bool):
-    """On SIGTERM (what Kubernetes sends before evicting a pod) save the training state at the next batch
-    and stop with Preempted. Multi-worker runs do not save here: the other workers would not join the
-    save; their last epoch checkpoint is complete."""
+    """On SIGTERM (what Kubernetes sends before evicting a pod) stop training with Preempted, raised from
+    the signal handler: no per-batch hook, which would cost more than the batch itself. `save_state()`
+    then checkpoints the weights trained so far. Multi-worker runs do not save there: the other workers
+    would not join the save; their last epoch checkpoint is complete."""
 
     class StopOnSigterm(keras().callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.signalled, self.epoch, self.previous = False, 0, None
+            self.epoch, self.previous = 0, None
 
         def on_train_begin(self, logs=None):
             self.previous = signal.signal(signal.SIGTERM, self._handle)
 
         def _handle(self, signum, frame):
-            self.signalled = True
+            raise Preempted(f"SIGTERM during epoch {self.epoch + 1}")
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
 
-        def on_train_batch_end(self, batch, logs=None):
-            if self.signalled:
-                if save:
-                    # Recorded as the end of the previous epoch: a restart redoes this epoch from its start
-                    # with the weights trained so far.
-                    backup._backup(epoch=self.epoch - 1)
-                raise Preempted(f"SIGTERM during epoch {self.epoch + 1}")
+        def save_state(self) -> None:
+            if save:
+                # Recorded as the end of the previous epoch: a restart redoes this epoch from its start
+                # with the weights trained so far.
+                backup._backup(epoch=self.epoch - 1)
 
         def on_train_end(self, logs=None):
             signal.signal(signal.SIGTERM, self.previous or signal.SIG_DFL)

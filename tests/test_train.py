@@ -129,3 +129,12 @@ def test_in_memory_input_gives_the_streamed_batches(tmp_path, small_bank_csv):
     for (x, y), (raw, label) in zip(cached.take(5), streamed.take(5)):
         assert np.array_equal(y.numpy(), label.numpy())
         assert np.allclose(x.numpy(), pre(raw).numpy())
+
+
+@pytest.mark.parametrize("every, per_execution, expected", [(0, 128, 128), (10, 128, 10), (100, 64, 50),
+                                                            (7, 4, 1), (256, 128, 128)])
+def test_steps_per_execution_divide_the_checkpoint_interval(every, per_execution, expected):
+    config = train.with_checkpoint_steps(TrainConfig(checkpoint_every_steps=every,
+                                                     steps_per_execution=per_execution))
+    assert config.steps_per_execution == expected
+    assert not every or every % config.steps_per_execution == 0

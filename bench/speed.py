@@ -6,10 +6,11 @@ on NumPy arrays (same model, data and split, one process), and the end-to-end wa
     .venv/bin/python bench/speed.py --seeds 42 --e2e-runs 3
     .venv/bin/python bench/speed.py --variant old="steps_per_execution=1 cache_rows=0" --no-e2e
 
-Throughput counts training examples per second two ways: steady state (training rows / median epoch time
-from the second epoch on, validation pass included, as Keras and our history.json time an epoch) and end
-to end (rows x epochs / the whole training call: preprocessing, tracing, first epoch, callbacks).
-Both trainers stop early on their own (patience 2), so test accuracy is reported beside the speed.
+Throughput counts training examples per second three ways, from the median epoch after the first (an epoch
+runs from its start to the next one's): training steps only; the whole epoch (steps, validation pass, and
+every callback's end-of-epoch work: checkpoint, TensorBoard, history); and end to end (rows x epochs / the
+whole training call: preprocessing, tracing, first epoch). Both trainers stop early on their own, so test
+accuracy is reported beside the speed.
 Writes bench/results/<name>.json and <name>.png and prints tables.
 """
 from __future__ import annotations
@@ -119,19 +120,20 @@ def time_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) -
     return throughput(len(dataset.indices(seed)["train"]), timer, total, accuracy)
 
 
-def end_to_end(scratch: Path, run: int) -> dict:
+def end_to_end(scratch: Path, run: int, data: Path, label: str) -> dict:
     """Wall time of each command in a fresh process (Python start and TensorFlow import included)."""
     from components import io
 
     root = scratch / f"e2e-{run}"
     command = [sys.executable, "pipeline.py", "--runner=local", "--pipeline-root", str(root / "runs"),
-               "--serving-dir", str(root / "serving"), "--run-id", "bench"]
+               "--serving-dir", str(root / "serving"), "--run-id", "bench", "--data", str(data), "--label", label]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
     pipeline_s = time.perf_counter() - started
     manifest = io.read_json(root / "runs" / "bench" / "manifest.json")
     started = time.perf_counter()
-    subprocess.run([sys.executable, "bench/reference.py"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([sys.executable, "bench/reference.py", "--data", str(data), "--label", label], cwd=ROOT,
+                   check=True, capture_output=True)
     reference_s = time.perf_counter() - started
     metrics = io.read_json(root / "runs" / "bench" / "evaluate" / "metrics.json")["candidate"]
     return {"pipeline_s": pipeline_s, "reference_s": reference_s,
@@ -246,7 +248,8 @@ def main(argv=None) -> int:
                                                f"acc {r[-1]['test_accuracy']:.4f}" for n, r in rows.items()), flush=True)
         summary = summarise_throughput(rows)
         print(throughput_table(summary))
-        e2e = [] if args.no_e2e else [end_to_end(Path(scratch), i) for i in range(args.e2e_runs)]
+        e2e = [] if args.no_e2e else [end_to_end(Path(scratch), i, args.data, args.label)
+                                     for i in range(args.e2e_runs)]
     if e2e:
         print(e2e_table(e2e))
     command = "bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -11,6 +11,7 @@ Writes bench/results/<name>.json and <name>.png and prints a table.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 import time
@@ -170,7 +171,7 @@ def main(argv=None) -> int:
                       f"auc {runs[name][-1]['auc']:.4f} ({runs[name][-1]['seconds']:.1f}s)", flush=True)
     summary = summarise(runs)
     print(table(summary, args.seeds))
-    command = "bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(["bench/quality.py", *(argv if argv is not None else sys.argv[1:])])
     write_json(f"{args.name}.json", {"command": command.strip(), "data": str(args.data), "label": args.label,
                                      "seeds": args.seeds, "pipeline_overrides": overrides, "machine": machine(),
                                      "summary": summary, "runs": runs})

@@ -16,6 +16,7 @@ Writes bench/results/<name>.json and <name>.png and prints tables.
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
 import subprocess
 import sys
@@ -252,7 +253,7 @@ def main(argv=None) -> int:
                                      for i in range(args.e2e_runs)]
     if e2e:
         print(e2e_table(e2e))
-    command = "bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(["bench/speed.py", *(argv if argv is not None else sys.argv[1:])])
     write_json(f"{args.name}.json", {"command": command.strip(), "seeds": args.seeds, "variants": variants,
                                      "machine": machine(), "throughput": summary, "throughput_runs": rows,
                                      "end_to_end": e2e})

@@ -1,7 +1,7 @@
 """The model: preprocessing adapted on the training split, a Dense stack, and the serving module.
 
-No I/O here. Preprocessing (Normalization for numerics, one-hot StringLookup for categoricals) is a
-separate module so the input pipeline can apply it outside the distribution strategy (lookup tables
+No I/O here. Preprocessing (Normalization for numerics, optionally after a signed log and beside one-hot
+quantile bins; one-hot StringLookup for categoricals) is a separate module so the input pipeline can apply it outside the distribution strategy (lookup tables
 need no mirroring) and the exported SavedModel applies the very same layers to raw columns.
 """
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _dense_stack(inputs, config: TrainConfig):
 
 
 def _ensemble_stacks(inputs, config: TrainConfig):
-    """K independent Dense stacks as one stack of grouped layers: each EinsumDense holds all K members'
+    """K Dense stacks with their own weights as one stack of grouped layers: each EinsumDense holds all K members'
     kernels ([K, in, out]), so K members cost three ops per step, not 3K. Each member is initialised as a
     lone Dense layer would be (Glorot uniform over its own fan-in and fan-out)."""
     k, members, units = keras(), config.ensemble, config.hidden_units

@@ -5,6 +5,7 @@ stratified 80/10/10): the pipeline's trainer reads it as split files, the other 
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -86,3 +87,13 @@ def quiet_tensorflow() -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
+
+
+def parser(doc: str, seeds: list[int]) -> argparse.ArgumentParser:
+    """The flags every benchmark shares: the data, its label, the seeds (split and training together)."""
+    result = argparse.ArgumentParser(description=doc.split("\n\n")[0], epilog="\n\n".join(doc.split("\n\n")[1:]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    result.add_argument("--data", type=Path, default=BANK_CSV, help="CSV of this kind (default: the bank data)")
+    result.add_argument("--label", default="deposit", help="label column (default: deposit)")
+    result.add_argument("--seeds", type=int, nargs="+", default=seeds, help="split+training seeds")
+    return result

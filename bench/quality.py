@@ -10,7 +10,6 @@ Writes bench/results/<name>.json and <name>.png and prints a table.
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import tempfile
@@ -22,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pandas as pd
 
-from bench import reference
-from bench._common import BANK_CSV, RESULTS, Dataset, machine, mean_std, quiet_tensorflow, write_json
+from bench import _common as common, reference
+from bench._common import RESULTS, Dataset, machine, mean_std, quiet_tensorflow, write_json
 from components.metrics import binary_metrics
 
 MODELS = ("pipeline", "reference", "logreg", "lightgbm")
@@ -142,12 +141,7 @@ def parse_set(values: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--data", type=Path, default=BANK_CSV, help="CSV of this kind (default: the bank data)")
-    parser.add_argument("--label", default="deposit", help="label column (default: deposit)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="split+training seeds")
+    parser = common.parser(__doc__, seeds=[0, 1, 2, 3, 4])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="models to compare")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="TrainConfig override for the pipeline model, e.g. --set ensemble=5 (repeatable)")

@@ -15,7 +15,6 @@ Writes bench/results/<name>.json and <name>.png and prints tables.
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import statistics
 import subprocess
@@ -26,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import reference
-from bench._common import BANK_CSV, RESULTS, ROOT, Dataset, machine, mean_std, quiet_tensorflow, write_json
+from bench import _common as common, reference
+from bench._common import RESULTS, ROOT, Dataset, machine, mean_std, quiet_tensorflow, write_json
 from bench.quality import parse_set
 from components.metrics import binary_metrics
 
@@ -224,12 +223,7 @@ def parse_variants(items: list[str]) -> dict[str, dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--data", type=Path, default=BANK_CSV, help="CSV of this kind (default: the bank data)")
-    parser.add_argument("--label", default="deposit", help="label column (default: deposit)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="split+training seeds")
+    parser = common.parser(__doc__, seeds=[0, 1, 2])
     parser.add_argument("--variant", action="append", default=[], metavar='NAME="KEY=VALUE ..."',
                         help="also time our trainer with these TrainConfig overrides (repeatable)")
     parser.add_argument("--e2e-runs", type=int, default=1, help="end-to-end runs of each command (median)")

@@ -51,13 +51,16 @@ def measure(command: list[str]) -> dict:
                       if "sample of" in line or "streamed" in line][-1:]}
 
 
-def run_size(rows: int, work: Path) -> list[dict]:
+def run_size(rows: int, work: Path, stream_all: bool) -> list[dict]:
     data = work / f"synth-{rows}.csv"
     if not data.exists():
         print(f"generating {rows} rows ...", flush=True)
         generate(data, rows)
-    out = work / f"run-{rows}"
+    out = work / f"run-{rows}{'-streamed' if stream_all else ''}"
     py = [sys.executable, "-m"]
+    # --stream-all: the big-data paths at every size, so times compare like for like.
+    force = {"validate": ["--beam-threshold-mb", "0.001"], "split": ["--stream-threshold-mb", "0.001"],
+             "train (1 epoch)": ["--cache-rows", "0"]} if stream_all else {}
     steps = {
         "validate": py + ["components.validate", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
                           "--output", str(out / "validate")],
@@ -68,7 +71,7 @@ def run_size(rows: int, work: Path) -> list[dict]:
     }
     rows_out = []
     for name, command in steps.items():
-        result = measure(command)
+        result = measure(command + force.get(name, []))
         result.update(component=name, rows=rows, rows_per_second=round(rows / result["seconds"]),
                       csv_mb=round(data.stat().st_size / 1e6))
         print(f"  {name:<16} {rows:>10,} rows {result['seconds']:>8.1f}s {result['rows_per_second']:>10,} rows/s "
@@ -101,17 +104,22 @@ def plot(results: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=float, nargs="+", default=[1e5, 1e6, 1e7], help="data sizes")
+    parser.add_argument("--stream-all", action="store_true",
+                        help="use the streaming split, sampled statistics and streamed training input at every "
+                             "size (by default they start above 256 MB / 100,000 training rows)")
+    parser.add_argument("--name", default="scale", help="result file name under bench/results/")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bankpipe-scale"),
                         help="where synthetic data and runs go (several GB at 10^7 rows)")
     args = parser.parse_args()
     print(f"{'component':<18} {'rows':>10}      {'time':>8} {'throughput':>15} {'peak':>8}")
-    results = [r for rows in args.rows for r in run_size(int(rows), args.work)]
+    results = [r for rows in args.rows for r in run_size(int(rows), args.work, args.stream_all)]
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
                "platform": platform.platform(), "python": platform.python_version()}
-    (RESULTS / "scale.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    plot(results, RESULTS / "scale.png")
-    print(f"wrote {RESULTS / 'scale.json'} and {RESULTS / 'scale.png'}")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps({"machine": machine, "stream_all": args.stream_all,
+                                                           "results": results}, indent=2) + "\n")
+    plot(results, RESULTS / f"{args.name}.png")
+    print(f"wrote {RESULTS / args.name}.json and .png")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from components import config as config_lib
-from components.errors import EXIT_CODES, PipelineError, UsageError
+from components.errors import EXIT_CODES, PipelineError
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -82,15 +82,6 @@ def write_result(output: str | Path, result: dict) -> None:
     from components import artifacts, io
 
     io.write_json(Path(output) / artifacts.RESULT, result)
-
-
-def existing_path(value: str | None, flag: str) -> Path | None:
-    if value is None:
-        return None
-    path = Path(value)
-    if not path.exists():
-        raise UsageError(f"{flag} {value} does not exist.")
-    return path
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,6 +35,14 @@ class Run:
     config: config_lib.PipelineConfig
     params: dict[str, Path | None]
     manifest: dict = dataclasses.field(default_factory=dict)
+    _hashes: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def file_hash(self, path: Path) -> str:
+        """SHA-256 of an input file, read once per run (the data file feeds several steps)."""
+        key = str(path)
+        if key not in self._hashes:
+            self._hashes[key] = io.file_sha256(path)
+        return self._hashes[key]
 
     def output_dir(self, step: str) -> Path:
         return self.run_dir / step
@@ -55,13 +63,13 @@ def new_manifest(run: Run, runner: str) -> dict:
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "config": config_lib.to_dict(run.config),
             "params": {k: str(v) if v is not None else None for k, v in run.params.items()},
-            "data_sha256": io.file_sha256(data) if data and Path(data).is_file() else None,
+            "data_sha256": run.file_hash(data) if data and Path(data).is_file() else None,
             "steps": {step.name: {"status": "pending"} for step in PIPELINE}}
 
 
-def fingerprint(config: Any, inputs: dict[str, Path | None]) -> str:
+def fingerprint(config: Any, inputs: dict[str, Path | None], file_hash: Callable[[Path], str]) -> str:
     """What a step's outputs depend on: its config, its input paths, and the content of input files."""
-    files = {name: io.file_sha256(path) for name, path in inputs.items() if path and Path(path).is_file()}
+    files = {name: file_hash(path) for name, path in inputs.items() if path and Path(path).is_file()}
     payload = {"config": dataclasses.asdict(config), "inputs": {k: str(v) for k, v in inputs.items()},
                "files": files}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -97,7 +105,7 @@ def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, 
         outputs = {"output": run.output_dir(step.name)}
         outputs.update({name: run.resolve(ref) for name, ref in step.extra_outputs.items()})
         config = getattr(run.config, step.name)
-        print_ = fingerprint(config, inputs)
+        print_ = fingerprint(config, inputs, run.file_hash)
         done = record["status"] == "succeeded" and not (record.get("result") or {}).get("dry_run")
         if done and record.get("fingerprint") == print_ and not step.upstream & rerun:
             log.info("── %s ── done in an earlier attempt with the same inputs and config: kept", step.name)

@@ -16,6 +16,7 @@ from components.errors import UsageError
 
 SPLIT_FORMATS = ("npz", "tfrecord")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+CROSS_MIN_COUNT = 5  # rarer joint values share one out-of-vocabulary slot: one-hots of single rows overfit
 
 
 def _field(default: Any, help: str) -> Any:
@@ -101,11 +102,19 @@ class TrainConfig:
     ensemble: int = _field(1, "Dense stacks side by side whose probabilities are averaged, in the one model "
                               "(1 = a single stack, the reference recipe's model)")
     weight_decay: float = _field(0.0, "decoupled weight decay (AdamW) when > 0; 0 = plain Adam")
+    crosses: str = _field("month*day", "feature crosses, comma-separated, each columns joined by '*': one-hot of "
+                                       "the joint value (numerics as integers) when it occurs in at least "
+                                       f"{CROSS_MIN_COUNT} training rows; crosses naming a column the data "
+                                       "lacks are skipped ('' = none)")
     cache_rows: int = _field(100_000, "keep the preprocessed training and validation sets in memory when "
                                         "the training split has at most this many rows (0 = never)")
     histogram_freq: int = _field(5, "epochs between weight histograms in TensorBoard (0 = none; each costs "
                                     "more than an epoch of training on the bank data)")
-    checkpoint_every_steps: int = _field(0, "BackupAndRestore checkpoint every N steps (0 = every epoch)")
+    checkpoint_every_steps: int = _field(0, "BackupAndRestore checkpoint every N steps (0 = at epoch ends, "
+                                            "see checkpoint_secs)")
+    checkpoint_secs: float = _field(30.0, "checkpoint at the end of an epoch once this many seconds have passed "
+                                          "since the last one (0 = every epoch): a kill loses at most about "
+                                          "this much training; multi-worker runs checkpoint every epoch")
     cpu_replicas: int = _field(1, "split the CPU into this many logical devices (tests multi-replica code "
                                   "without GPUs; needs a fresh process)")
 
@@ -125,7 +134,15 @@ class TrainConfig:
         _check(self.cache_rows >= 0, "cache_rows", self.cache_rows, ">= 0")
         _check(self.histogram_freq >= 0, "histogram_freq", self.histogram_freq, ">= 0")
         _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", self.checkpoint_every_steps, ">= 0")
+        _check(self.checkpoint_secs >= 0, "checkpoint_secs", self.checkpoint_secs, ">= 0")
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, " or ".join(STRATEGIES))
+        _check(all(len(c) >= 2 and all(c) for c in parse_crosses(self.crosses)), "crosses", self.crosses,
+               "comma-separated crosses of two or more column names joined by '*', e.g. month*day")
+
+
+def parse_crosses(text: str) -> tuple[tuple[str, ...], ...]:
+    """'month*day, a*b*c' -> (('month', 'day'), ('a', 'b', 'c'))."""
+    return tuple(tuple(name.strip() for name in item.split("*")) for item in text.split(",") if item.strip())
 
 
 @dataclasses.dataclass(frozen=True)

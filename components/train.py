@@ -26,7 +26,6 @@ from components import train_callbacks as callbacks_lib
 
 log = logging.getLogger(__name__)
 ADAPT_ROWS = 200_000  # means, variances and vocabularies settle long before this many rows
-VALIDATION_BATCH = 4096  # rows per validation batch when the splits are in memory
 EARLY_STOPPING = "early_stopping"  # beside backup/: Keras owns that directory and deletes it at the end
 
 
@@ -61,26 +60,21 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
     in_memory = counts["train"]["rows"] <= config.cache_rows and not multi_worker
     log.info("input: %s", "preprocessed once, in memory" if in_memory else "streamed from the split files")
 
-    # Validation only scores, so its batch need not be the training batch: in memory, a few large batches
-    # give the same val_loss (Keras weights each batch by its size) for far less per-epoch overhead.
-    validation_batch = max(global_batch, VALIDATION_BATCH) if in_memory else global_batch
-
-    def prepared(split: str, shuffle_seed: int | None, batch: int):
-        if in_memory:
-            return in_memory_batches(split_dir, split, spec, preprocessor, batch, shuffle_seed)
-        raw = datasets.raw_batches(split_dir, split, spec, batch, shuffle_seed)
-        return raw.map(lambda f, y: (preprocessor(f), y), num_parallel_calls=tf.data.AUTOTUNE) \
-                  .repeat().prefetch(tf.data.AUTOTUNE)
-
     with strategy.scope():
         # XLA only on a single replica: a distributed step's collectives stay outside XLA on CPU workers.
         classifier = build_classifier(preprocessor.width, config,
                                       jit_compile=config.jit_compile and replicas == 1 and not multi_worker)
     if chief:
         callbacks_lib.hparams_summary(Path(workdir) / artifacts.LOGS, config, replicas, global_batch)
-    data = FitData(prepared("train", config.seed, global_batch), prepared("validation", None, validation_batch),
-                   math.ceil(counts["train"]["rows"] / global_batch),
-                   math.ceil(counts["validation"]["rows"] / validation_batch), Path(split_dir))
+    steps = math.ceil(counts["train"]["rows"] / global_batch)
+    if in_memory:
+        train_rows = in_memory_split(split_dir, "train", spec, preprocessor)
+        data = FitData(shuffled_batches(*train_rows, global_batch, config.seed), None, steps, None, Path(split_dir),
+                       in_memory_split(split_dir, "validation", spec, preprocessor))
+    else:
+        data = FitData(streamed_batches(split_dir, "train", spec, preprocessor, global_batch, config.seed),
+                       streamed_batches(split_dir, "validation", spec, preprocessor, global_batch, None), steps,
+                       math.ceil(counts["validation"]["rows"] / global_batch), Path(split_dir))
     history = _fit(classifier, config, data, workdir, backup_root, chief, strategy, list(extra_callbacks))
     check_progress(history, counts["train"]["positive_fraction"], config)
     module, signature = serving_module(preprocessor, classifier, spec)
@@ -98,20 +92,31 @@ def with_checkpoint_steps(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, steps_per_execution=steps)
 
 
-def in_memory_batches(split_dir: Path, split: str, spec: FeatureSpec, preprocessor: Preprocessor,
-                      batch_size: int, shuffle_seed: int | None):
-    """The split preprocessed into one matrix, then shuffled (same seed and buffer as the streamed .npz
-    input, so the same order), batched, repeated."""
-    import tensorflow as tf
-
+def in_memory_split(split_dir: Path, split: str, spec: FeatureSpec, preprocessor: Preprocessor):
+    """(features matrix, labels) of a whole split, preprocessed once."""
     features, labels = datasets.to_numpy(datasets.raw_batches(split_dir, split, spec, 8192),
                                          artifacts.split_path(split_dir, split))
-    dataset = tf.data.Dataset.from_tensor_slices((preprocessor(features), labels))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return preprocessor(features), labels
+
+
+def shuffled_batches(features, labels, batch_size: int, shuffle_seed: int):
+    """Shuffled (same seed and buffer as the streamed .npz input, so the same order), batched, repeated."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels))
+    dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.batch(batch_size).with_options(options).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def streamed_batches(split_dir: Path, split: str, spec: FeatureSpec, preprocessor: Preprocessor, batch_size: int,
+                     shuffle_seed: int | None):
+    import tensorflow as tf
+
+    raw = datasets.raw_batches(split_dir, split, spec, batch_size, shuffle_seed)
+    return raw.map(lambda f, y: (preprocessor(f), y), num_parallel_calls=tf.data.AUTOTUNE) \
+              .repeat().prefetch(tf.data.AUTOTUNE)
 
 
 def check_progress(history: dict, positive_fraction: float, config: TrainConfig) -> None:
@@ -132,12 +137,14 @@ def check_progress(history: dict, positive_fraction: float, config: TrainConfig)
 
 @dataclasses.dataclass(frozen=True)
 class FitData:
-    """Repeated datasets with explicit step counts: workers with uneven shards still take equal steps."""
+    """Repeated datasets with explicit step counts: workers with uneven shards still take equal steps.
+    A split in memory is validated from `validation_rows` (features, labels) instead of `validation`."""
     train: Any
     validation: Any
     steps: int
-    validation_steps: int
+    validation_steps: int | None
     source: Path
+    validation_rows: tuple | None = None
 
 
 def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_root: Path, chief: bool,
@@ -145,15 +152,24 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
     import tensorflow as tf
 
     k = keras()
-    backup = k.callbacks.BackupAndRestore(str(backup_root / artifacts.BACKUP),
-                                          save_freq=config.checkpoint_every_steps // config.steps_per_execution
-                                          or "epoch")
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    # Workers must all save at the same epochs (their clocks differ), and step checkpoints need the
+    # early-stopping state of every epoch: both save it every epoch.
+    clock = callbacks_lib.CheckpointClock(0 if multi_worker or config.checkpoint_every_steps else config.checkpoint_secs)
+    backup = callbacks_lib.clocked_backup(backup_root / artifacts.BACKUP, clock,
+                                          config.checkpoint_every_steps // config.steps_per_execution or "epoch")
+    early_stopping = callbacks_lib.resumable_early_stopping(backup_root / EARLY_STOPPING, config.patience, chief,
+                                                            clock)
+    # Keras' validation pass sets up an iterator and a test loop every epoch (~10 ms, as long as the
+    # training steps of a bank epoch); a split in memory is scored in one call, before the callbacks
+    # that read val_loss.
+    validation = [callbacks_lib.whole_split_validation(*data.validation_rows)] if data.validation_rows else []
     callbacks = [
         k.callbacks.TerminateOnNaN(),
+        *validation,
         # Epoch state (early stopping, history) is written before the checkpoint: after a kill between
         # the two, the restart redoes that epoch and overwrites it, so the history never has a gap.
-        callbacks_lib.resumable_early_stopping(backup_root / EARLY_STOPPING, config.patience, chief),
+        early_stopping,
         callbacks_lib.learning_rate_to_logs(),
         callbacks_lib.epoch_log(Path(workdir) / artifacts.HISTORY if chief else None, config.epochs),
         # BackupAndRestore and TensorBoard send non-chief workers' writes to temporary directories.
@@ -162,7 +178,7 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
                                 write_graph=True),
         *extra_callbacks,
     ]
-    sigterm = callbacks_lib.stop_on_sigterm(backup, save=not multi_worker)
+    sigterm = callbacks_lib.stop_on_sigterm(backup, early_stopping, save=not multi_worker)
     main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:

@@ -33,6 +33,31 @@ def learning_rate_to_logs():
     return LearningRateToLogs()
 
 
+def whole_split_validation(features, labels):
+    """Adds val_loss and val_accuracy of a split held in memory to the epoch logs, in one traced call:
+    the same values Keras' validation pass gives (mean cross-entropy, argmax accuracy over all rows)."""
+    import tensorflow as tf
+
+    class WholeSplitValidation(keras().callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            # Reduced by hand: under a distribution strategy Keras refuses a loss that averages itself.
+            model, cross_entropy = self.model, keras().losses.SparseCategoricalCrossentropy(reduction="none")
+
+            def score(x, y):
+                probabilities = model(x, training=False)
+                hits = tf.equal(tf.argmax(probabilities, axis=-1), tf.cast(y, tf.int64))
+                return tf.reduce_mean(cross_entropy(y, probabilities)), tf.reduce_mean(tf.cast(hits, tf.float32))
+
+            self.score = tf.function(score, autograph=False)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                loss, accuracy = self.score(features, labels)
+                logs["val_loss"], logs["val_accuracy"] = float(loss), float(accuracy)
+
+    return WholeSplitValidation()
+
+
 def epoch_log(history_path: Path | None, epochs: int):
     """Logs each epoch and keeps history.json up to date epoch by epoch (chief only: history_path set).
 
@@ -66,36 +91,72 @@ def epoch_log(history_path: Path | None, epochs: int):
     return EpochLog()
 
 
-def resumable_early_stopping(state_dir: Path, patience: int, chief: bool):
-    """EarlyStopping on val_loss whose counters and best weights are saved each epoch and reloaded on a
-    restart, so a resumed run stops where an uninterrupted one would. Only the chief writes the state;
+class CheckpointClock:
+    """Decides once per epoch whether that epoch's end saves the resume state (checkpoint and early-stopping
+    state together, so a restart finds them at the same epoch). On a small data set an epoch takes tens of
+    milliseconds and a checkpoint about as long: saving every `every_secs` bounds the work a kill loses
+    without paying for a save each epoch. 0 saves every epoch."""
+
+    def __init__(self, every_secs: float):
+        self.every_secs, self.last, self.epoch, self.decision = every_secs, time.monotonic(), None, False
+
+    def due(self, epoch: int) -> bool:
+        if epoch != self.epoch:
+            now = time.monotonic()
+            self.epoch, self.decision = epoch, now - self.last >= self.every_secs
+            if self.decision:
+                self.last = now
+        return self.decision
+
+
+def resumable_early_stopping(state_dir: Path, patience: int, chief: bool, clock: CheckpointClock):
+    """EarlyStopping on val_loss whose counters and best weights are saved with each checkpoint and reloaded
+    on a restart, so a resumed run stops where an uninterrupted one would. Only the chief writes the state;
     every worker reads it, so all workers take the same stop decision (collectives need that)."""
     state_file, weights_file = state_dir / "state.json", state_dir / "best_weights.npz"
 
     class ResumableEarlyStopping(keras().callbacks.EarlyStopping):
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)
+            self.saved_best_epoch = None
             if state_file.exists():
                 state = io.read_json(state_file)
                 self.wait, self.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
+                self.saved_best_epoch = self.best_epoch
                 if weights_file.exists():
                     arrays = io.load_npz(weights_file)
                     self.best_weights = [arrays[f"w{i}"] for i in range(len(arrays))]
 
         def on_epoch_end(self, epoch, logs=None):
-            best_before = self.best_epoch
             super().on_epoch_end(epoch, logs)
+            if clock.due(epoch):
+                self.save_state(epoch)
+
+        def save_state(self, epoch: int) -> None:
+            """The state at the end of `epoch` (0-based), as the checkpoint of that epoch needs it."""
             if not chief:
                 return
-            if self.best_weights is not None and (self.best_epoch != best_before or not weights_file.exists()):
+            if self.best_weights is not None and self.best_epoch != self.saved_best_epoch:
                 io.save_npz(weights_file, {f"w{i}": w for i, w in enumerate(self.best_weights)})
+                self.saved_best_epoch = self.best_epoch
             io.write_json(state_file, {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch,
                                        "epoch": epoch + 1})
 
     return ResumableEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
 
 
-def stop_on_sigterm(backup, save: bool):
+def clocked_backup(backup_dir: Path, clock: CheckpointClock, save_freq):
+    """BackupAndRestore whose epoch-end checkpoint is taken only when the clock says so."""
+
+    class ClockedBackupAndRestore(keras().callbacks.BackupAndRestore):
+        def on_epoch_end(self, epoch, logs=None):
+            if clock.due(epoch):
+                super().on_epoch_end(epoch, logs)
+
+    return ClockedBackupAndRestore(str(backup_dir), save_freq=save_freq)
+
+
+def stop_on_sigterm(backup, early_stopping, save: bool):
     """On SIGTERM (what Kubernetes sends before evicting a pod) stop training with Preempted, raised from
     the signal handler: no per-batch hook, which would cost more than the batch itself. `save_state()`
     then checkpoints the weights trained so far. Multi-worker runs do not save there: the other workers
@@ -119,6 +180,7 @@ def stop_on_sigterm(backup, save: bool):
             if save:
                 # Recorded as the end of the previous epoch: a restart redoes this epoch from its start
                 # with the weights trained so far.
+                early_stopping.save_state(self.epoch - 1)
                 backup._backup(epoch=self.epoch - 1)
 
         def on_train_end(self, logs=None):

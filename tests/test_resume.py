@@ -32,7 +32,8 @@ def test_a_refused_run_continues_with_only_the_gate_rerun(tmp_path, capsys):
 
 def test_a_killed_pipeline_resumes_training_where_it_stopped(tmp_path):
     command = [sys.executable, "pipeline.py", "--pipeline-root", str(tmp_path / "runs"), "--serving-dir",
-               str(tmp_path / "serving"), "--run-id", "killed", "--set", "train.histogram_freq=0"]
+               str(tmp_path / "serving"), "--run-id", "killed", "--set", "train.histogram_freq=0",
+               "--set", "train.checkpoint_secs=0"]
     history = tmp_path / "runs" / "killed" / "train" / artifacts.HISTORY
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600

@@ -73,7 +73,8 @@ def test_early_stopping_stops_before_the_epoch_limit(tmp_path, small_bank_csv):
 
 
 @pytest.mark.parametrize("key, value", [("numeric_bins", 1), ("numeric_bins", -1), ("ensemble", 0),
-                                        ("ensemble", 65), ("weight_decay", -0.1), ("cache_rows", -1)])
+                                        ("ensemble", 65), ("weight_decay", -0.1), ("cache_rows", -1),
+                                        ("crosses", "month"), ("crosses", "month**day"), ("checkpoint_secs", -1)])
 def test_model_options_out_of_range_are_refused(key, value):
     from components.errors import UsageError
 
@@ -124,7 +125,7 @@ def test_in_memory_input_gives_the_streamed_batches(tmp_path, small_bank_csv):
     spec = FeatureSpec.from_dict(io.read_json(split_dir / artifacts.FEATURES))
     pre = Preprocessor(spec)
     pre.adapt(io.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
-    cached = train.in_memory_batches(split_dir, "train", spec, pre, 64, shuffle_seed=3)
+    cached = train.shuffled_batches(*train.in_memory_split(split_dir, "train", spec, pre), 64, shuffle_seed=3)
     streamed = datasets.raw_batches(split_dir, "train", spec, 64, shuffle_seed=3)
     for (x, y), (raw, label) in zip(cached.take(5), streamed.take(5)):
         assert np.array_equal(y.numpy(), label.numpy())
@@ -138,3 +139,47 @@ def test_steps_per_execution_divide_the_checkpoint_interval(every, per_execution
                                                      steps_per_execution=per_execution))
     assert config.steps_per_execution == expected
     assert not every or every % config.steps_per_execution == 0
+
+
+def test_crosses_one_hot_joint_values_seen_often_enough_and_skip_absent_columns(caplog):
+    import logging
+
+    import numpy as np
+
+    from components.config import CROSS_MIN_COUNT
+    from components.features import FeatureSpec
+    from components.model import Preprocessor
+
+    spec = FeatureSpec("y", ("day",), ("month",))
+    months = np.array(["may"] * 10 + ["jun"] * 10 + ["may"] * (CROSS_MIN_COUNT - 1))
+    days = np.array([5.0] * 10 + [5.0] * 10 + [6.0] * (CROSS_MIN_COUNT - 1), np.float32)
+    caplog.set_level(logging.INFO, logger="components.model")
+    pre = Preprocessor(spec, TrainConfig(crosses="month*day, month*weekday"))
+    assert "feature cross month*weekday skipped: the data has no column weekday" in caplog.text
+    pre.adapt({"day": days, "month": months})
+    cross = pre.crosses[("month", "day")]
+    assert cross.get_vocabulary() == ["[UNK]", "may|5", "jun|5"]  # may|6: seen 4 times, too rare
+    assert pre.width == 1 + 3 + 3
+    matrix = pre({"day": np.array([5.0, 6.0, 5.0], np.float32), "month": np.array(["jun", "may", "dec"])}).numpy()
+    assert matrix[:, -3:].argmax(axis=1).tolist() == [2, 0, 0]  # jun|5; rare and unseen: out of vocabulary
+
+
+@pytest.mark.parametrize("every_secs, saved_each_epoch", [(0, True), (3600, False)])
+def test_checkpoints_are_taken_with_the_early_stopping_state_when_the_clock_says(tmp_path, small_bank_csv,
+                                                                                 every_secs, saved_each_epoch):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    split_dir = make_split(tmp_path, small_bank_csv, "npz")
+    out = tmp_path / "t"
+    seen = []
+
+    class Observe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            state = out / train.EARLY_STOPPING / "state.json"
+            checkpoint = tf.train.latest_checkpoint(str(out / artifacts.BACKUP / "chief"))
+            seen.append((io.read_json(state)["epoch"] if state.exists() else None, checkpoint is not None))
+
+    train.train_and_evaluate(TrainConfig(epochs=3, patience=10, histogram_freq=0, checkpoint_secs=every_secs),
+                             split_dir, out, tf.distribute.get_strategy(), extra_callbacks=[Observe()])
+    assert seen == ([(1, True), (2, True), (3, True)] if saved_each_epoch else [(None, False)] * 3)

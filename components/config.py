@@ -102,10 +102,11 @@ class TrainConfig:
     ensemble: int = _field(1, "Dense stacks side by side whose probabilities are averaged, in the one model "
                               "(1 = a single stack, the reference recipe's model)")
     weight_decay: float = _field(0.0, "decoupled weight decay (AdamW) when > 0; 0 = plain Adam")
-    crosses: str = _field("month*day", "feature crosses, comma-separated, each columns joined by '*': one-hot of "
-                                       "the joint value (numerics as integers) when it occurs in at least "
-                                       f"{CROSS_MIN_COUNT} training rows; crosses naming a column the data "
-                                       "lacks are skipped ('' = none)")
+    crosses: str = _field(
+        "month*day,contact*month",
+        "feature crosses, comma-separated, each columns joined by '*': one-hot of the joint value (numerics as "
+        f"integers) when it occurs in at least {CROSS_MIN_COUNT} training rows; crosses naming a column the "
+        "data lacks are skipped ('' = none)")
     cache_rows: int = _field(100_000, "keep the preprocessed training and validation sets in memory when "
                                         "the training split has at most this many rows (0 = never)")
     histogram_freq: int = _field(5, "epochs between weight histograms in TensorBoard (0 = none; each costs "

@@ -183,3 +183,26 @@ def test_checkpoints_are_taken_with_the_early_stopping_state_when_the_clock_says
     train.train_and_evaluate(TrainConfig(epochs=3, patience=10, histogram_freq=0, checkpoint_secs=every_secs),
                              split_dir, out, tf.distribute.get_strategy(), extra_callbacks=[Observe()])
     assert seen == ([(1, True), (2, True), (3, True)] if saved_each_epoch else [(None, False)] * 3)
+
+
+def test_whole_split_validation_gives_the_loss_and_accuracy_keras_evaluate_gives(tmp_path, small_bank_csv):
+    import numpy as np
+
+    from components import train_callbacks
+    from components.features import FeatureSpec
+    from components.model import Preprocessor, build_classifier
+
+    split_dir = make_split(tmp_path, small_bank_csv, "npz")
+    spec = FeatureSpec.from_dict(io.read_json(split_dir / artifacts.FEATURES))
+    pre = Preprocessor(spec)
+    pre.adapt(io.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
+    classifier = build_classifier(pre.width, TrainConfig())
+    classifier.fit(*train.in_memory_split(split_dir, "train", spec, pre), epochs=1, verbose=0)
+    features, labels = train.in_memory_split(split_dir, "validation", spec, pre)
+    callback = train_callbacks.whole_split_validation(features, labels)
+    callback.set_model(classifier)
+    callback.on_train_begin()
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    loss, accuracy = classifier.evaluate(features, labels, batch_size=64, verbose=0)
+    assert np.isclose(logs["val_loss"], loss, rtol=1e-5) and np.isclose(logs["val_accuracy"], accuracy)

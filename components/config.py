@@ -103,10 +103,11 @@ class TrainConfig:
                               "(1 = a single stack, the reference recipe's model)")
     weight_decay: float = _field(0.0, "decoupled weight decay (AdamW) when > 0; 0 = plain Adam")
     crosses: str = _field(
-        "month*day,contact*month",
-        "feature crosses, comma-separated, each columns joined by '*': one-hot of the joint value (numerics as "
-        f"integers) when it occurs in at least {CROSS_MIN_COUNT} training rows; crosses naming a column the "
-        "data lacks are skipped ('' = none)")
+        "month*day,contact*month,month*day/4,month*day/8,month*day/16",
+        "feature crosses, comma-separated, each columns joined by '*' (a numeric column as its integer value, or "
+        "name/k for buckets of k: day/7 is the week of the month): one-hot of the joint value when it occurs "
+        f"in at least {CROSS_MIN_COUNT} training rows; crosses naming a column the data lacks are skipped "
+        "('' = none)")
     cache_rows: int = _field(100_000, "keep the preprocessed training and validation sets in memory when "
                                         "the training split has at most this many rows (0 = never)")
     histogram_freq: int = _field(5, "epochs between weight histograms in TensorBoard (0 = none; each costs "
@@ -137,13 +138,25 @@ class TrainConfig:
         _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", self.checkpoint_every_steps, ">= 0")
         _check(self.checkpoint_secs >= 0, "checkpoint_secs", self.checkpoint_secs, ">= 0")
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, " or ".join(STRATEGIES))
-        _check(all(len(c) >= 2 and all(c) for c in parse_crosses(self.crosses)), "crosses", self.crosses,
-               "comma-separated crosses of two or more column names joined by '*', e.g. month*day")
+        _check(all(len(c) >= 2 and all(_cross_term_ok(t) for t in c) for c in parse_crosses(self.crosses)), "crosses",
+               self.crosses, "comma-separated crosses of two or more columns joined by '*', a numeric column "
+                             "optionally as name/k (bucketed by k), e.g. month*day,month*day/7")
 
 
 def parse_crosses(text: str) -> tuple[tuple[str, ...], ...]:
-    """'month*day, a*b*c' -> (('month', 'day'), ('a', 'b', 'c'))."""
+    """'month*day, a*b/7' -> (('month', 'day'), ('a', 'b/7'))."""
     return tuple(tuple(name.strip() for name in item.split("*")) for item in text.split(",") if item.strip())
+
+
+def cross_term(term: str) -> tuple[str, int]:
+    """'day/7' -> ('day', 7): the column and the width of its buckets (1: each integer its own value)."""
+    name, _, width = term.partition("/")
+    return name.strip(), int(width) if width.strip() else 1
+
+
+def _cross_term_ok(term: str) -> bool:
+    name, slash, width = term.partition("/")
+    return bool(name.strip()) and (not slash or width.strip().isdigit() and int(width) >= 1)
 
 
 @dataclasses.dataclass(frozen=True)

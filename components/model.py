@@ -10,7 +10,8 @@ import logging
 
 import numpy as np
 
-from components.config import CROSS_MIN_COUNT, TrainConfig, parse_crosses
+from components.config import CROSS_MIN_COUNT, TrainConfig, cross_term, parse_crosses
+from components.errors import UsageError
 from components.features import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class Preprocessor:
     (a piecewise encoding: the net gets the shape of a skewed column like `duration` or `pdays` without
     having to carve it out of one scaled number). Categoricals: one-hot StringLookup. Crosses: one-hot
     of the joint value of several columns (month*day is the calendar date of the call: the campaign's
-    success varied by period in a way neither column shows alone).
+    success varied by period in a way neither column shows alone; month*day/4 and coarser buckets let
+    neighbouring days share what one day has too few rows to show).
     """
 
     def __init__(self, spec: FeatureSpec, config: TrainConfig | None = None):
@@ -58,12 +60,16 @@ class Preprocessor:
                         for name in spec.categorical}
         self.crosses = {}
         for columns in parse_crosses(config.crosses):
-            missing = [c for c in columns if c not in spec.columns]
+            missing = [name for name, _ in map(cross_term, columns) if name not in spec.columns]
             if missing:
                 log.info("feature cross %s skipped: the data has no column %s", "*".join(columns), missing[0])
                 continue
-            self.crosses[columns] = keras().layers.StringLookup(output_mode="one_hot",
-                                                                name="cross_" + "_x_".join(columns))
+            bucketed = [name for name, width in map(cross_term, columns) if width > 1 and name not in spec.numeric]
+            if bucketed:
+                raise UsageError(f"feature cross {'*'.join(columns)}: {bucketed[0]} is not numeric, so it cannot be "
+                                 f"bucketed with '/': write {bucketed[0]} alone.")
+            self.crosses[columns] = keras().layers.StringLookup(
+                output_mode="one_hot", name="cross_" + "_x_".join(c.replace("/", "_by_") for c in columns))
 
     def adapt(self, features: dict[str, np.ndarray]) -> None:
         """Learn means, variances, bin edges and vocabularies from training rows only.
@@ -90,11 +96,17 @@ class Preprocessor:
             lookup.set_vocabulary(vocabulary_by_count(keys, CROSS_MIN_COUNT) or ["[none]"])
 
     def _cross_key(self, features, columns: tuple[str, ...]):
-        """One string per row, e.g. 'may|15': numerics enter as integers (a day, a count), not as floats."""
+        """One string per row, e.g. 'may|15': numerics enter as integers (a day, a count), not as floats;
+        `day/4` as the day's bucket of 4 (0 for days 0-3, 1 for 4-7, ...)."""
         import tensorflow as tf
 
-        parts = [tf.strings.as_string(tf.cast(tf.round(tf.cast(features[c], tf.float64)), tf.int64))
-                 if c in self.spec.numeric else tf.convert_to_tensor(features[c]) for c in columns]
+        parts = []
+        for name, width in map(cross_term, columns):
+            if name in self.spec.numeric:
+                integer = tf.cast(tf.round(tf.cast(features[name], tf.float64)), tf.int64)
+                parts.append(tf.strings.as_string(tf.math.floordiv(integer, width)))
+            else:
+                parts.append(tf.convert_to_tensor(features[name]))
         return tf.strings.join(parts, separator="|")
 
     @property
@@ -108,7 +120,7 @@ class Preprocessor:
         named = {"normalize": self.normalize} if self.normalize is not None else {}
         return {**named, **{f"bins_{n}": b for n, b in self.bins.items()},
                 **{f"lookup_{n}": lk for n, lk in self.lookups.items()},
-                **{"cross_" + "_x_".join(c): lk for c, lk in self.crosses.items()}}
+                **{lk.name: lk for lk in self.crosses.values()}}
 
     def __call__(self, features):
         import tensorflow as tf

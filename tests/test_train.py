@@ -74,7 +74,8 @@ def test_early_stopping_stops_before_the_epoch_limit(tmp_path, small_bank_csv):
 
 @pytest.mark.parametrize("key, value", [("numeric_bins", 1), ("numeric_bins", -1), ("ensemble", 0),
                                         ("ensemble", 65), ("weight_decay", -0.1), ("cache_rows", -1),
-                                        ("crosses", "month"), ("crosses", "month**day"), ("checkpoint_secs", -1)])
+                                        ("crosses", "month"), ("crosses", "month**day"), ("crosses", "month*day/0"),
+                                        ("crosses", "month*day/x"), ("checkpoint_secs", -1)])
 def test_model_options_out_of_range_are_refused(key, value):
     from components.errors import UsageError
 
@@ -147,6 +148,7 @@ def test_crosses_one_hot_joint_values_seen_often_enough_and_skip_absent_columns(
     import numpy as np
 
     from components.config import CROSS_MIN_COUNT
+    from components.errors import UsageError
     from components.features import FeatureSpec
     from components.model import Preprocessor
 
@@ -162,6 +164,12 @@ def test_crosses_one_hot_joint_values_seen_often_enough_and_skip_absent_columns(
     assert pre.width == 1 + 3 + 3
     matrix = pre({"day": np.array([5.0, 6.0, 5.0], np.float32), "month": np.array(["jun", "may", "dec"])}).numpy()
     assert matrix[:, -3:].argmax(axis=1).tolist() == [2, 0, 0]  # jun|5; rare and unseen: out of vocabulary
+
+    weeks = Preprocessor(spec, TrainConfig(crosses="month*day/7"))
+    weeks.adapt({"day": days, "month": months})  # days 5 and 6 share the bucket 0 (days 0-6)
+    assert weeks.crosses[("month", "day/7")].get_vocabulary() == ["[UNK]", "may|0", "jun|0"]
+    with pytest.raises(UsageError, match="month is not numeric"):
+        Preprocessor(spec, TrainConfig(crosses="month/2*day"))
 
 
 @pytest.mark.parametrize("every_secs, saved_each_epoch", [(0, True), (3600, False)])

@@ -200,7 +200,7 @@ def plot(summary: dict, e2e: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2 if e2e else 1, figsize=(10 if e2e else 5, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, 2 if e2e else 1, figsize=(10 if e2e else 5, 4.2), squeeze=False)
     ax = axes[0][0]
     names = list(summary)
     bars = (("train_steps_examples_per_s", "training steps"), ("steady_examples_per_s", "whole epoch"),
@@ -209,7 +209,9 @@ def plot(summary: dict, e2e: list[dict], path: Path) -> None:
         ax.bar([i + (j - 1) * 0.27 for i in range(len(names))], [summary[n][key] for n in names], 0.27, label=label)
     ax.set_xticks(range(len(names)), names, fontsize=8)
     ax.set_ylabel("training examples / s")
-    ax.legend(fontsize=8)
+    ax.axhline(3 * summary["reference"]["steady_examples_per_s"], linestyle=":", color="red",
+               label="3x the reference's whole epoch")
+    ax.legend(fontsize=7)
     ax.set_title("training throughput (median epoch from the 2nd on)", fontsize=9)
     if e2e:
         ax = axes[0][1]
@@ -223,7 +225,7 @@ def plot(summary: dict, e2e: list[dict], path: Path) -> None:
         ax.barh(1, statistics.median(r["reference_s"] for r in e2e), color="grey")
         ax.set_yticks([0, 1], ["pipeline steps", "reference.py"], fontsize=8)
         ax.set_xlabel("wall time (s)")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
         ax.set_title("end to end", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)

@@ -1,8 +1,9 @@
 """The model: preprocessing adapted on the training split, a Dense stack, and the serving module.
 
 No I/O here. Preprocessing (Normalization for numerics, optionally after a signed log and beside one-hot
-quantile bins; one-hot StringLookup for categoricals) is a separate module so the input pipeline can apply it outside the distribution strategy (lookup tables
-need no mirroring) and the exported SavedModel applies the very same layers to raw columns.
+quantile bins; one-hot StringLookup for categoricals and feature crosses) is a separate module so the input
+pipeline can apply it outside the distribution strategy (lookup tables need no mirroring) and the exported
+SavedModel applies the very same layers to raw columns.
 """
 from __future__ import annotations
 
@@ -60,11 +61,12 @@ class Preprocessor:
                         for name in spec.categorical}
         self.crosses = {}
         for columns in parse_crosses(config.crosses):
-            missing = [name for name, _ in map(cross_term, columns) if name not in spec.columns]
+            terms = [cross_term(column) for column in columns]
+            missing = [name for name, _ in terms if name not in spec.columns]
             if missing:
                 log.info("feature cross %s skipped: the data has no column %s", "*".join(columns), missing[0])
                 continue
-            bucketed = [name for name, width in map(cross_term, columns) if width > 1 and name not in spec.numeric]
+            bucketed = [name for name, width in terms if width > 1 and name not in spec.numeric]
             if bucketed:
                 raise UsageError(f"feature cross {'*'.join(columns)}: {bucketed[0]} is not numeric, so it cannot be "
                                  f"bucketed with '/': write {bucketed[0]} alone.")

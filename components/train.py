@@ -48,17 +48,20 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
     log.info("global batch %d (%d per replica x %d replicas)", global_batch, global_batch // replicas, replicas)
 
     backup_root = Path(backup_root or workdir)
-    preprocessor = Preprocessor(spec, config)
-    sample, _ = datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1),
-                                  artifacts.split_path(split_dir, "train"))
-    preprocessor.adapt(sample)
-    del sample
-
     # A small split is preprocessed once and kept in memory: the lookups and bins then cost nothing per
     # epoch. Multi-worker input keeps streaming, sharded by file (each worker reads only its shards).
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     in_memory = counts["train"]["rows"] <= config.cache_rows and not multi_worker
     log.info("input: %s", "preprocessed once, in memory" if in_memory else "streamed from the split files")
+
+    # Kept in memory, the training split is read once: its first rows are the adaptation sample.
+    train_raw = raw_split(split_dir, "train", spec) if in_memory else None
+    sample = ({name: values[:ADAPT_ROWS] for name, values in train_raw[0].items()} if in_memory else
+              datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1),
+                                artifacts.split_path(split_dir, "train"))[0])
+    preprocessor = Preprocessor(spec, config)
+    preprocessor.adapt(sample)
+    del sample
 
     with strategy.scope():
         # XLA only on a single replica: a distributed step's collectives stay outside XLA on CPU workers.
@@ -68,9 +71,10 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
         callbacks_lib.hparams_summary(Path(workdir) / artifacts.LOGS, config, replicas, global_batch)
     steps = math.ceil(counts["train"]["rows"] / global_batch)
     if in_memory:
-        train_rows = in_memory_split(split_dir, "train", spec, preprocessor)
-        data = FitData(shuffled_batches(*train_rows, global_batch, config.seed), None, steps, None, Path(split_dir),
-                       in_memory_split(split_dir, "validation", spec, preprocessor))
+        features, labels = train_raw
+        data = FitData(shuffled_batches(preprocessor(features), labels, global_batch, config.seed), None, steps, None,
+                       Path(split_dir), in_memory_split(split_dir, "validation", spec, preprocessor))
+        del train_raw, features
     else:
         data = FitData(streamed_batches(split_dir, "train", spec, preprocessor, global_batch, config.seed),
                        streamed_batches(split_dir, "validation", spec, preprocessor, global_batch, None), steps,
@@ -92,10 +96,14 @@ def with_checkpoint_steps(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, steps_per_execution=steps)
 
 
+def raw_split(split_dir: Path, split: str, spec: FeatureSpec):
+    """(raw feature columns, labels) of a whole split, in file order."""
+    return datasets.to_numpy(datasets.raw_batches(split_dir, split, spec, 8192), artifacts.split_path(split_dir, split))
+
+
 def in_memory_split(split_dir: Path, split: str, spec: FeatureSpec, preprocessor: Preprocessor):
     """(features matrix, labels) of a whole split, preprocessed once."""
-    features, labels = datasets.to_numpy(datasets.raw_batches(split_dir, split, spec, 8192),
-                                         artifacts.split_path(split_dir, split))
+    features, labels = raw_split(split_dir, split, spec)
     return preprocessor(features), labels
 
 

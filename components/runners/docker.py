@@ -84,9 +84,10 @@ def code_digest(root: Path = ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_code(ref: str, image, explicit_tag: bool) -> None:
-    """An image built from other code fails in confusing ways (unknown flags): say so up front."""
-    built, here = image.labels.get(CODE_LABEL), code_digest()
+def check_code(ref: str, image, explicit_tag: bool, here: str | None = None) -> None:
+    """An image built from other code fails in confusing ways (unknown flags): say so up front. `here` is
+    this checkout's code digest, when the caller has it already."""
+    built, here = image.labels.get(CODE_LABEL), here or code_digest()
     if built == here:
         return
     message = (f"image {ref} was built from other code than this checkout's components/ (code digest {built}, "
@@ -104,8 +105,9 @@ def executor(args: argparse.Namespace, run: common.Run) -> common.Executor:
     tag = getattr(args, "image_tag", None) or project_version()
     repos = dict(IMAGES, trainer=GPU_TRAINER) if getattr(args, "gpu", False) else IMAGES
     images = {kind: (f"{repo}:{tag}", find_image(client, repo, tag)) for kind, repo in repos.items()}
+    here = code_digest()
     for ref, image in images.values():
-        check_code(ref, image, explicit_tag=bool(getattr(args, "image_tag", None)))
+        check_code(ref, image, explicit_tag=bool(getattr(args, "image_tag", None)), here=here)
     return functools.partial(execute, client, images, run, debug=getattr(args, "debug", False),
                              gpu=getattr(args, "gpu", False))
 

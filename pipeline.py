@@ -18,14 +18,16 @@ from typing import Sequence
 
 import importlib
 
-from components import cli, config as config_lib, push
+from components import cli, config as config_lib
 from components.errors import UsageError
 from components.runners import common
+from components.spec import DATA, SCHEMA, SERVING_DIR
 
 HERE = Path(__file__).resolve().parent
 EMBEDDED_DATA = HERE / "data" / "bank.csv"
 EMBEDDED_SCHEMA = HERE / "data" / "schema.pbtxt"
-# Each runner module offers add_flags(parser) and executor(args, run) -> Executor (see runners/common.py).
+# Each runner module offers add_flags(parser) for its own flags, options_from(args) -> its frozen options,
+# and executor(options, run) -> Executor (see runners/common.py).
 RUNNERS = {"local": "components.runners.local", "kubernetes": "components.runners.kubernetes"}
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 log = logging.getLogger("pipeline")
@@ -54,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "chosen from the devices and TF_CONFIG the trainer sees)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any other config value, e.g. --set train.hidden_layers=3 --set push.min_auc=0.9")
+    shared = p.add_argument_group("every runner")
+    shared.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="train with N workers (MultiWorkerMirroredStrategy): local, N processes on 127.0.0.1; "
+                             "kubernetes, an Indexed Job of N pods (default: 1)")
+    shared.add_argument("--image-tag", help="tag of the images (local --containers, kubernetes; default: the project "
+                                            "version)")
     for module in RUNNERS.values():
         importlib.import_module(module).add_flags(p)
     return p
@@ -74,13 +82,14 @@ def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
             raise UsageError(f"--set {item!r} is not SECTION.KEY=VALUE (e.g. train.epochs=5).")
         overrides[key.strip()] = value.strip()
     config = config_lib.with_overrides(config_lib.PipelineConfig(), overrides)
-    workers = getattr(args, "workers", 1) or 1
+    workers = args.workers
     if workers > config.split.shards:  # multi-worker training shards TFRecords by file: one per worker at least
         config = config_lib.with_overrides(config, {"split.shards": workers})
     return config
 
 
-def resolve_params(args: argparse.Namespace, config: config_lib.PipelineConfig, run_id: str) -> dict:
+def resolve_params(args: argparse.Namespace) -> dict:
+    """The run parameters that specs' `Param`s name; lookups (components/lookups.py) are found per step."""
     data = Path(args.data) if args.data else EMBEDDED_DATA
     if args.schema:
         schema = Path(args.schema)
@@ -88,11 +97,8 @@ def resolve_params(args: argparse.Namespace, config: config_lib.PipelineConfig, 
         schema = EMBEDDED_SCHEMA
     else:
         schema = None  # validate infers one from this data and saves it with the run
-    serving_dir = Path(args.serving_dir).resolve()
-    return {"data": data.resolve(), "schema": schema.resolve() if schema else None,
-            "previous_statistics": common.previous_statistics(Path(args.pipeline_root), run_id),
-            "baseline_model": push.latest_version(serving_dir, config.push.model_name),
-            "serving_dir": serving_dir}
+    return {DATA.name: data.resolve(), SCHEMA.name: schema.resolve() if schema else None,
+            SERVING_DIR.name: Path(args.serving_dir).resolve()}
 
 
 def make_run_id(requested: str | None) -> str:
@@ -134,10 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = resolve_config(args)
         run_id = make_run_id(args.run_id)
         run_dir = Path(args.pipeline_root).resolve() / run_id
-        run = common.Run(run_id, run_dir, config, resolve_params(args, config, run_id))
-        state["run"] = run
         runner = importlib.import_module(RUNNERS[args.runner])
-        common.run_steps(run, runner.executor(args, run), args.runner)
+        options = runner.options_from(args)
+        run = common.Run(run_id, run_dir, config, resolve_params(args))
+        state["run"] = run
+        common.run_steps(run, runner.executor(options, run), args.runner)
 
     code = cli.run_cli(main_, args.debug)
     run = state.get("run")

@@ -1,6 +1,6 @@
 """Shared by the benchmarks: the data, the one split every model sees, the machine, and the outputs.
 
-Every model in a benchmark is trained on the split `components.split.stratified_indices` makes (seeded,
+Every model in a benchmark is trained on the split `components.steps.split.stratified_indices` makes (seeded,
 stratified 80/10/10): the pipeline's trainer reads it as split files, the other models as arrays.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np
 import pandas as pd
 
-from components import artifacts, io
+from components import artifacts, storage
 from components.config import SplitConfig
 from components.features import FeatureSpec, encode_labels, feature_columns
-from components.split import stratified_indices, summarise
+from components.steps.split import stratified_indices, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -40,7 +40,7 @@ class Dataset:
     """A CSV as raw columns + 0/1 labels, and its seeded splits (as index arrays)."""
 
     def __init__(self, path: Path, label: str):
-        self.frame = io.read_csv(path)
+        self.frame = storage.read_csv(path)
         self.spec = infer_spec(self.frame, label)
         self.columns = feature_columns(self.frame, self.spec)
         self.labels = encode_labels(self.frame[label], label)
@@ -53,10 +53,10 @@ class Dataset:
         indices = self.indices(seed)
         columns = {**self.columns, self.spec.label: self.labels}
         for name, index in indices.items():
-            io.save_npz(artifacts.split_path(out, name) / artifacts.NPZ_NAME,
+            storage.save_npz(artifacts.split_path(out, name) / artifacts.NPZ_NAME,
                         {c: v[index] for c, v in columns.items()})
-        io.write_json(out / artifacts.FEATURES, self.spec.to_dict())
-        io.write_json(out / artifacts.SPLIT_SUMMARY, {"format": "npz", "seed": seed, "shards": None,
+        storage.write_json(out / artifacts.FEATURES, self.spec.to_dict())
+        storage.write_json(out / artifacts.SPLIT_SUMMARY, {"format": "npz", "seed": seed, "shards": None,
                                                       "splits": summarise(self.labels, indices)})
         return out
 

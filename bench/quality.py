@@ -34,13 +34,13 @@ def score_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) 
     """Our trainer, as the train component runs it (defaults of TrainConfig), on the split files."""
     import tensorflow as tf
 
-    from components import config as config_lib, train
+    from components import config as config_lib, training
 
     split_dir = scratch / f"split-{seed}"
     if not split_dir.exists():
         dataset.write_split(seed, split_dir)
     config = config_lib.from_dict(config_lib.TrainConfig, {"seed": seed, "histogram_freq": 0, **overrides})
-    _, signature, _ = train.train_and_evaluate(config, split_dir, Path(tempfile.mkdtemp(dir=scratch)),
+    _, signature, _ = training.train_and_evaluate(config, split_dir, Path(tempfile.mkdtemp(dir=scratch)),
                                                tf.distribute.get_strategy())
     test = dataset.indices(seed)["test"]
     features = {name: tf.constant(dataset.columns[name][test]) for name in dataset.spec.columns}

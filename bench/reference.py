@@ -3,7 +3,7 @@
 pandas one-hot of the categoricals (`pd.get_dummies`), `StandardScaler` on the numerics, a Sequential of
 2 hidden Dense layers of 30 ReLU units and a 2-unit softmax, Adam, sparse categorical cross-entropy,
 batch 100, up to 100 epochs, EarlyStopping on val_loss (patience 2, best weights restored), `model.fit`
-on NumPy arrays. Same split as the pipeline (`components.split.stratified_indices`).
+on NumPy arrays. Same split as the pipeline (`components.steps.split.stratified_indices`).
 
     python bench/reference.py [--data data/bank.csv --label deposit --seed 42]
 

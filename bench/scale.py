@@ -62,11 +62,11 @@ def run_size(rows: int, work: Path, stream_all: bool) -> list[dict]:
     force = {"validate": ["--beam-threshold-mb", "0.001"], "split": ["--stream-threshold-mb", "0.001"],
              "train (1 epoch)": ["--cache-rows", "0"]} if stream_all else {}
     steps = {
-        "validate": py + ["components.validate", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
+        "validate": py + ["components.steps.validate", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
                           "--output", str(out / "validate")],
-        "split": py + ["components.split", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
+        "split": py + ["components.steps.split", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
                        "--format", "tfrecord", "--shards", "8", "--output", str(out / "split")],
-        "train (1 epoch)": py + ["components.train", "--split", str(out / "split"), "--output", str(out / "train"),
+        "train (1 epoch)": py + ["components.steps.train", "--split", str(out / "split"), "--output", str(out / "train"),
                                  "--epochs", "1", "--histogram-freq", "0"],
     }
     rows_out = []

@@ -114,14 +114,14 @@ def time_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) -
     BackupAndRestore, history.json; the split files already written."""
     import tensorflow as tf
 
-    from components import config as config_lib, train
+    from components import config as config_lib, training
 
     split_dir = dataset.write_split(seed, scratch / f"split-{seed}")
     work = Path(tempfile.mkdtemp(dir=scratch))
     config = config_lib.from_dict(config_lib.TrainConfig, {"seed": seed, **overrides})
     started = time.perf_counter()
     timer = epoch_timer(batch_marks=True)
-    _, signature, _ = train.train_and_evaluate(config, split_dir, work, tf.distribute.get_strategy(),
+    _, signature, _ = training.train_and_evaluate(config, split_dir, work, tf.distribute.get_strategy(),
                                                extra_callbacks=[timer])
     total = time.perf_counter() - started
     test = dataset.indices(seed)["test"]
@@ -132,7 +132,7 @@ def time_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) -
 
 def end_to_end(scratch: Path, run: int, data: Path, label: str) -> dict:
     """Wall time of each command in a fresh process (Python start and TensorFlow import included)."""
-    from components import io
+    from components import storage
 
     root = scratch / f"e2e-{run}"
     command = [sys.executable, "pipeline.py", "--runner=local", "--pipeline-root", str(root / "runs"),
@@ -140,12 +140,12 @@ def end_to_end(scratch: Path, run: int, data: Path, label: str) -> dict:
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
     pipeline_s = time.perf_counter() - started
-    manifest = io.read_json(root / "runs" / "bench" / "manifest.json")
+    manifest = storage.read_json(root / "runs" / "bench" / "manifest.json")
     started = time.perf_counter()
     subprocess.run([sys.executable, "bench/reference.py", "--data", str(data), "--label", label], cwd=ROOT,
                    check=True, capture_output=True)
     reference_s = time.perf_counter() - started
-    metrics = io.read_json(root / "runs" / "bench" / "evaluate" / "metrics.json")["candidate"]
+    metrics = storage.read_json(root / "runs" / "bench" / "evaluate" / "metrics.json")["candidate"]
     return {"pipeline_s": pipeline_s, "reference_s": reference_s,
             "steps_s": {name: step["seconds"] for name, step in manifest["steps"].items()},
             "pipeline_test_accuracy": metrics["accuracy"]}

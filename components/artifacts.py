@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# every component's output directory: what `run` returned, written by the CLI, read by out-of-process runners
-RESULT = "result.json"
+# a run's directory: <pipeline_root>/<run_id>/
+MANIFEST = "manifest.json"         # the resolved config, input hashes, each step's status and record
+
+# every component's output directory: how the step ended (components/cli.py's Record), for runners and lookups
+RESULT = "result.json"             # what run() returned, on success
+ERROR = "error.json"               # exit code and full message, on failure
 
 # validate/
 STATS = "stats.pb"                 # DatasetFeatureStatisticsList, binary proto
@@ -30,6 +34,9 @@ MODEL = "model"                    # SavedModel with a raw-feature serving signa
 LOGS = "logs"                      # TensorBoard event files
 BACKUP = "backup"                  # BackupAndRestore checkpoints, for resuming a killed run
 HISTORY = "history.json"
+EARLY_STOPPING = "early_stopping"  # beside backup/: Keras owns that folder and deletes it at the end
+STATE = "state.json"               # in early_stopping/: counters of the early-stopping callback
+BEST_WEIGHTS = "best_weights.npz"  # in early_stopping/: the best epoch's weights
 
 # evaluate/
 METRICS = "metrics.json"
@@ -38,6 +45,7 @@ PLOTS = ("roc.png", "precision_recall.png", "confusion_matrix.png")
 # push/
 GATE_JSON = "gate.json"
 GATE_TXT = "gate.txt"
+PUSH_LOCK = ".push.lock"           # in <serving_dir>/<model>/: serialises pushes of one model
 
 
 def split_path(split_dir: Path, split: str) -> Path:

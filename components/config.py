@@ -13,10 +13,10 @@ import typing
 from typing import Any
 
 from components.errors import UsageError
+from components.features import CROSS_MIN_COUNT, cross_term_ok, parse_crosses
 
 SPLIT_FORMATS = ("npz", "tfrecord")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-CROSS_MIN_COUNT = 5  # rarer joint values share one out-of-vocabulary slot: one-hots of single rows overfit
 
 
 def _field(default: Any, help: str) -> Any:
@@ -138,25 +138,9 @@ class TrainConfig:
         _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", self.checkpoint_every_steps, ">= 0")
         _check(self.checkpoint_secs >= 0, "checkpoint_secs", self.checkpoint_secs, ">= 0")
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, " or ".join(STRATEGIES))
-        _check(all(len(c) >= 2 and all(_cross_term_ok(t) for t in c) for c in parse_crosses(self.crosses)), "crosses",
+        _check(all(len(c) >= 2 and all(cross_term_ok(t) for t in c) for c in parse_crosses(self.crosses)), "crosses",
                self.crosses, "comma-separated crosses of two or more columns joined by '*', a numeric column "
                              "optionally as name/k (bucketed by k), e.g. month*day,month*day/7")
-
-
-def parse_crosses(text: str) -> tuple[tuple[str, ...], ...]:
-    """'month*day, a*b/7' -> (('month', 'day'), ('a', 'b/7'))."""
-    return tuple(tuple(name.strip() for name in item.split("*")) for item in text.split(",") if item.strip())
-
-
-def cross_term(term: str) -> tuple[str, int]:
-    """'day/7' -> ('day', 7): the column and the width of its buckets (1: each integer its own value)."""
-    name, _, width = term.partition("/")
-    return name.strip(), int(width) if width.strip() else 1
-
-
-def _cross_term_ok(term: str) -> bool:
-    name, slash, width = term.partition("/")
-    return bool(name.strip()) and (not slash or width.strip().isdigit() and int(width) >= 1)
 
 
 @dataclasses.dataclass(frozen=True)

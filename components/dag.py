@@ -1,62 +1,21 @@
-"""The pipeline's DAG, defined once and shared by every runner.
+"""The pipeline's DAG: the five steps' specs (components/steps/), wired by their inputs, for every runner.
 
-Each step names its component (a module under components/), the image it runs in, and where each of
-its inputs comes from: a run parameter (the data file, the serving directory...) or another step's
-output directory (or a file or folder inside it). A runner resolves these references to paths of its
-own world (host folders, container mounts, a PersistentVolumeClaim) and decides where each step runs.
+Each spec says where its inputs come from (a run parameter, another step's output, a lookup) and its
+traits; a runner resolves the references to paths of its own world (host folders, container mounts,
+the artifacts volume) and decides where each step runs, without naming a step.
 """
 from __future__ import annotations
 
-import dataclasses
+from components.spec import ComponentSpec
+from components.steps import evaluate, push, split, train, validate
 
-from components import artifacts
-
-
-@dataclasses.dataclass(frozen=True)
-class Param:
-    """A run parameter; None when the run has none (e.g. no deployed model yet)."""
-    name: str
+PIPELINE: tuple[ComponentSpec, ...] = (validate.SPEC, split.SPEC, train.SPEC, evaluate.SPEC, push.SPEC)
 
 
-@dataclasses.dataclass(frozen=True)
-class StepOutput:
-    """Another step's output directory, or `path` inside it."""
-    step: str
-    path: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    name: str
-    image: str                                  # "data" (TFDV, Beam) or "trainer" (TensorFlow only)
-    inputs: dict[str, Param | StepOutput]
-    extra_outputs: dict[str, Param] = dataclasses.field(default_factory=dict)
-
-    @property
-    def module(self) -> str:
-        return f"components.{self.name}"
-
-    @property
-    def upstream(self) -> set[str]:
-        return {ref.step for ref in self.inputs.values() if isinstance(ref, StepOutput)}
-
-
-PIPELINE: tuple[Step, ...] = (
-    Step("validate", "data", {"data": Param("data"), "schema": Param("schema"),
-                              "previous_statistics": Param("previous_statistics")}),
-    Step("split", "data", {"data": Param("data"), "schema": StepOutput("validate", artifacts.SCHEMA)}),
-    Step("train", "trainer", {"split": StepOutput("split")}),
-    Step("evaluate", "trainer", {"model": StepOutput("train", artifacts.MODEL), "split": StepOutput("split"),
-                                 "baseline_model": Param("baseline_model")}),
-    Step("push", "trainer", {"model": StepOutput("train", artifacts.MODEL), "metrics": StepOutput("evaluate")},
-         extra_outputs={"serving_dir": Param("serving_dir")}),
-)
-
-
-def topological(steps: tuple[Step, ...] = PIPELINE) -> list[Step]:
-    """Steps in an order where each comes after the steps it reads from (stable for a valid DAG)."""
-    done: list[Step] = []
-    pending = list(steps)
+def topological(specs: tuple[ComponentSpec, ...] = PIPELINE) -> list[ComponentSpec]:
+    """Steps in an order where each comes after the steps it reads from (stable: declaration order wins)."""
+    done: list[ComponentSpec] = []
+    pending = list(specs)
     while pending:
         ready = [s for s in pending if s.upstream <= {d.name for d in done}]
         if not ready:

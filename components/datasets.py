@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from components import artifacts, io
+from components import artifacts, storage
 from components.errors import DataError
 from components.features import FeatureSpec
 
@@ -33,7 +33,7 @@ def split_format(split_dir: Path, split: str) -> str:
 
 def load_npz_split(split_dir: Path, split: str, spec: FeatureSpec) -> dict[str, np.ndarray]:
     path = artifacts.split_path(split_dir, split) / artifacts.NPZ_NAME
-    arrays = io.load_npz(path)
+    arrays = storage.load_npz(path)
     missing = [c for c in (*spec.columns, spec.label) if c not in arrays]
     if missing:
         raise DataError(f"{path} lacks columns {missing}: it was not written by this split; re-run split.")
@@ -62,7 +62,7 @@ def raw_batches(split_dir: Path, split: str, spec: FeatureSpec, batch_size: int,
         dataset = dataset.batch(batch_size)
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     else:
-        files = io.tfrecord_files(artifacts.split_path(split_dir, split), split)
+        files = storage.tfrecord_files(artifacts.split_path(split_dir, split), split)
         dataset = tf.data.Dataset.from_tensor_slices(files)
         dataset = dataset.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
                                      cycle_length=min(4, len(files)), num_parallel_calls=tf.data.AUTOTUNE,

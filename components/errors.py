@@ -76,7 +76,12 @@ _ERROR_CLASSES = {cls.exit_code: cls for cls in (UsageError, DataError, Anomalie
 
 
 def error_for_exit_code(code: int, message: str) -> PipelineError:
-    """Map a child process's or container's exit code back to the domain error it stands for."""
+    """Map a child process's or container's exit code back to the domain error it stands for. A process
+    killed by a signal (negative code from Python, 128+N from a shell, a container or a pod) was
+    interrupted, not wrong: infrastructure, retryable."""
+    if code < 0 or code >= 128:
+        return InfraError(f"{message} (killed by signal {-code if code < 0 else code - 128}: interrupted or out "
+                          f"of memory; retryable)")
     cls = _ERROR_CLASSES.get(code)
     if cls is None:
         return PipelineError(f"{message} (exit code {code}: {describe(code)})")

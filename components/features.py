@@ -111,3 +111,23 @@ def feature_columns(frame: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndar
                             f"fill them (e.g. with 'unknown').")
         columns[name] = frame[name].astype(str).str.strip().to_numpy(dtype=str)
     return columns
+
+
+# ── Feature crosses: the grammar of train.crosses ("month*day,contact*month,month*day/7") ───────────────
+CROSS_MIN_COUNT = 5  # rarer joint values share one out-of-vocabulary slot: one-hots of single rows overfit
+
+
+def parse_crosses(text: str) -> tuple[tuple[str, ...], ...]:
+    """'month*day, a*b/7' -> (('month', 'day'), ('a', 'b/7'))."""
+    return tuple(tuple(name.strip() for name in item.split("*")) for item in text.split(",") if item.strip())
+
+
+def cross_term(term: str) -> tuple[str, int]:
+    """'day/7' -> ('day', 7): the column and the width of its buckets (1: each integer its own value)."""
+    name, _, width = term.partition("/")
+    return name.strip(), int(width) if width.strip() else 1
+
+
+def cross_term_ok(term: str) -> bool:
+    name, slash, width = term.partition("/")
+    return bool(name.strip()) and (not slash or width.strip().isdigit() and int(width) >= 1)

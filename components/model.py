@@ -11,9 +11,9 @@ import logging
 
 import numpy as np
 
-from components.config import CROSS_MIN_COUNT, TrainConfig, cross_term, parse_crosses
+from components.config import TrainConfig
 from components.errors import UsageError
-from components.features import FeatureSpec
+from components.features import CROSS_MIN_COUNT, FeatureSpec, cross_term, parse_crosses
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 
-from components import io
+from components import artifacts, storage
 from components.model import keras
 
-log = logging.getLogger("components.train")
+log = logging.getLogger("components.steps.train")
 
 
 class Preempted(Exception):
@@ -82,11 +82,11 @@ def epoch_log(history_path: Path | None, epochs: int):
             shown = " ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate")
             log.info("epoch %d/%d: %s (%.1fs)", epoch + 1, epochs, shown, seconds)
             if history_path is not None:
-                entries = io.read_json(history_path) if history_path.exists() else []
+                entries = storage.read_json(history_path) if history_path.exists() else []
                 entries = [e for e in entries if e["epoch"] < epoch + 1]
                 entries.append({"epoch": epoch + 1, "seconds": round(seconds, 3),
                                 **{k: float(v) for k, v in logs.items()}})
-                io.write_json(history_path, entries)
+                storage.write_json(history_path, entries)
 
     return EpochLog()
 
@@ -113,18 +113,18 @@ def resumable_early_stopping(state_dir: Path, patience: int, chief: bool, clock:
     """EarlyStopping on val_loss whose counters and best weights are saved with each checkpoint and reloaded
     on a restart, so a resumed run stops where an uninterrupted one would. Only the chief writes the state;
     every worker reads it, so all workers take the same stop decision (collectives need that)."""
-    state_file, weights_file = state_dir / "state.json", state_dir / "best_weights.npz"
+    state_file, weights_file = state_dir / artifacts.STATE, state_dir / artifacts.BEST_WEIGHTS
 
     class ResumableEarlyStopping(keras().callbacks.EarlyStopping):
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)
             self.saved_best_epoch = None
             if state_file.exists():
-                state = io.read_json(state_file)
+                state = storage.read_json(state_file)
                 self.wait, self.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
                 self.saved_best_epoch = self.best_epoch
                 if weights_file.exists():
-                    arrays = io.load_npz(weights_file)
+                    arrays = storage.load_npz(weights_file)
                     self.best_weights = [arrays[f"w{i}"] for i in range(len(arrays))]
 
         def on_epoch_end(self, epoch, logs=None):
@@ -137,9 +137,9 @@ def resumable_early_stopping(state_dir: Path, patience: int, chief: bool, clock:
             if not chief:
                 return
             if self.best_weights is not None and self.best_epoch != self.saved_best_epoch:
-                io.save_npz(weights_file, {f"w{i}": w for i, w in enumerate(self.best_weights)})
+                storage.save_npz(weights_file, {f"w{i}": w for i, w in enumerate(self.best_weights)})
                 self.saved_best_epoch = self.best_epoch
-            io.write_json(state_file, {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch,
+            storage.write_json(state_file, {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch,
                                        "epoch": epoch + 1})
 
     return ResumableEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
@@ -165,13 +165,16 @@ def stop_on_sigterm(backup, early_stopping, save: bool):
     class StopOnSigterm(keras().callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.epoch, self.previous = 0, None
+            self.epoch, self.previous, self.fired = 0, None, None
 
         def on_train_begin(self, logs=None):
             self.previous = signal.signal(signal.SIGTERM, self._handle)
 
         def _handle(self, signum, frame):
-            raise Preempted(f"SIGTERM during epoch {self.epoch + 1}")
+            # Remembered as well as raised: TensorFlow may wrap the exception on its way out (a TypeError
+            # when the signal lands while a tf.function binds its inputs), so the caller asks `fired`.
+            self.fired = f"SIGTERM during epoch {self.epoch + 1}"
+            raise Preempted(self.fired)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -179,8 +182,13 @@ def stop_on_sigterm(backup, early_stopping, save: bool):
         def save_state(self) -> None:
             if save:
                 # Recorded as the end of the previous epoch: a restart redoes this epoch from its start
-                # with the weights trained so far.
+                # with the weights trained so far. tf_keras' _backup() ignores its epoch argument and saves
+                # the counters it set at this epoch's start (which a restart would skip), so set them here:
+                # the previous epoch, at its last step (what a step-wise checkpoint reads as "epoch done").
                 early_stopping.save_state(self.epoch - 1)
+                state = backup._training_state
+                state._ckpt_saved_epoch.assign(self.epoch - 1)
+                state._ckpt_saved_batch.assign((self.params or {}).get("steps", 1) - 1)
                 backup._backup(epoch=self.epoch - 1)
 
         def on_train_end(self, logs=None):
@@ -201,7 +209,7 @@ def hparams_summary(logs_dir: Path, config, replicas: int, global_batch: int) ->
 
 
 def clear(state_dir: Path) -> None:
-    for path in (state_dir / "state.json", state_dir / "best_weights.npz"):
+    for path in (state_dir / artifacts.STATE, state_dir / artifacts.BEST_WEIGHTS):
         path.unlink(missing_ok=True)
 
 

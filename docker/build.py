@@ -20,19 +20,17 @@ import logging
 import sys
 import threading
 import time
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = {"data": "bankpipe-data", "trainer": "bankpipe-trainer", "trainer-gpu": "bankpipe-trainer-gpu"}
+sys.path.insert(0, str(ROOT))  # run as a script: components/ is beside docker/
+from components import release  # noqa: E402
+
 LOCAL_BASE = "bankpipe-base:bookworm-py3.11"
 # A fixed port: the URL is a build argument, and a different value would invalidate the cached layers.
 WHEELS_PORT = 18765
 log = logging.getLogger("images")
 
-
-def project_version() -> str:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -62,7 +60,7 @@ def wheel_server(directory: Path, port: int):
 
 def build_one(client, name: str, version: str, buildargs: dict[str, str]):
     """Build docker/<name>.Dockerfile, stream its output, tag it; return the image."""
-    repo = IMAGES[name]
+    repo = release.image_name(name)
     started = time.monotonic()
     log.info("building %s:%s (BASE_IMAGE=%s)", repo, version, buildargs["BASE_IMAGE"])
     stream = client.api.build(path=str(ROOT), dockerfile=f"docker/{name}.Dockerfile", tag=f"{repo}:{version}",
@@ -84,7 +82,7 @@ def build_one(client, name: str, version: str, buildargs: dict[str, str]):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="*", metavar="NAME", help=f"images to build: {', '.join(IMAGES)} (default: all)")
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"images to build: {', '.join(release.IMAGE_KINDS)} (default: all)")
     p.add_argument("--base-image", default=LOCAL_BASE, help=f"BASE_IMAGE of every image (default: {LOCAL_BASE})")
     p.add_argument("--gpu-base-image", help="BASE_IMAGE of trainer-gpu, e.g. a CUDA image (default: --base-image)")
     p.add_argument("--wheels", type=Path, default=ROOT / ".cache" / "wheels", help="the wheel cache")
@@ -92,22 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
-    unknown = sorted(set(args.names) - set(IMAGES))
+    unknown = sorted(set(args.names) - set(release.IMAGE_KINDS))
     if unknown:
-        p.error(f"unknown image(s) {', '.join(unknown)}: choose from {', '.join(IMAGES)}")
+        p.error(f"unknown image(s) {', '.join(unknown)}: choose from {', '.join(release.IMAGE_KINDS)}")
     import docker  # the SDK is in the project's lock; imported here so --help works without it
 
     client = docker.from_env(timeout=1800)
-    version = project_version()
-    names = args.names or list(IMAGES)
-    sys.path.insert(0, str(ROOT))
-    from components.runners.docker import code_digest
+    version = release.version()
+    names = args.names or list(release.IMAGE_KINDS)
 
     with wheel_server(args.wheels, args.wheels_port) as wheels_url:
         for name in names:
             base = args.gpu_base_image if name == "trainer-gpu" and args.gpu_base_image else args.base_image
             build_one(client, name, version, {"BASE_IMAGE": base, "WHEELS_URL": wheels_url,
-                                              "CODE_DIGEST": code_digest()})
+                                              "CODE_DIGEST": release.code_digest()})
     return 0
 
 

@@ -33,9 +33,9 @@ COPY data/bank.csv data/schema.pbtxt /app/data/
 
 WORKDIR /app
 USER 10001:10001
-# python -m: container arguments are the component module and its flags, e.g. components.validate --help
+# python -m: container arguments are the component module and its flags, e.g. components.steps.validate --help
 ENTRYPOINT ["python", "-m"]
-CMD ["components.train", "--help"]
+CMD ["components.steps.train", "--help"]
 
 # Last, so that a code change rebuilds only this layer; the label (no layer) is the code's digest, which
 # the runner compares with the checkout's to refuse a stale image.

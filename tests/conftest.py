@@ -40,7 +40,7 @@ def small_bank_csv(tmp_path, bank_frame) -> Path:
 @pytest.fixture(scope="session")
 def trained_small(tmp_path_factory, bank_frame):
     """(root, split_dir, train result): 4 epochs on a 2,000-row stratified sample, split as .npz."""
-    from components import split, train
+    from components.steps import split, train
     from components.config import SplitConfig, TrainConfig
 
     root = tmp_path_factory.mktemp("trained")

@@ -4,7 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from components import artifacts, io, split, train, validate
+from components import artifacts, storage
+from components.steps import split, train, validate
 from components.config import SplitConfig, ValidateConfig
 from tests.conftest import BANK_CSV, BANK_SCHEMA, run_pipeline, sample_bank
 
@@ -19,7 +20,7 @@ def pipeline_fails(tmp_path, capsys, *flags):
     manifest_path = tmp_path / "runs" / "bad" / "manifest.json"
     assert "Traceback" not in err
     assert not (tmp_path / "serving").exists()
-    return code, io.read_json(manifest_path) if manifest_path.exists() else None, err
+    return code, storage.read_json(manifest_path) if manifest_path.exists() else None, err
 
 
 def write(tmp_path, frame, name="bad.csv", **kwargs):
@@ -83,7 +84,7 @@ def test_labels_in_other_spellings_are_accepted(tmp_path, bank_frame):
     result = validate.run(ValidateConfig(), {"data": path, "schema": BANK_SCHEMA}, {"output": tmp_path / "v"})
     assert result["anomalies"] == 0
     split.run(SplitConfig(), {"data": path, "schema": BANK_SCHEMA}, {"output": tmp_path / "s"})
-    summary = io.read_json(tmp_path / "s" / artifacts.SPLIT_SUMMARY)["splits"]
+    summary = storage.read_json(tmp_path / "s" / artifacts.SPLIT_SUMMARY)["splits"]
     assert sum(s["positive"] for s in summary.values()) == 200
 
 
@@ -184,7 +185,7 @@ def test_a_bug_exits_1_with_a_traceback(tmp_path, capsys, monkeypatch):
                         "--run-id", "bug")
     err = capsys.readouterr().err
     assert code == 1 and "internal error (a bug" in err and "Traceback" in err and "ZeroDivisionError" in err
-    assert io.read_json(tmp_path / "runs" / "bug" / "manifest.json")["steps"]["split"]["exit_code"] == 1
+    assert storage.read_json(tmp_path / "runs" / "bug" / "manifest.json")["steps"]["split"]["exit_code"] == 1
 
 
 def test_training_that_learns_nothing_exits_5(tmp_path, capsys):
@@ -193,7 +194,7 @@ def test_training_that_learns_nothing_exits_5(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 5 and "training made no progress" in err and "--learning-rate (now 9.0)" in err
     assert "Traceback" not in err
-    steps = io.read_json(tmp_path / "runs" / "stall" / "manifest.json")["steps"]
+    steps = storage.read_json(tmp_path / "runs" / "stall" / "manifest.json")["steps"]
     assert steps["train"]["status"] == "failed" and steps["push"]["status"] == "pending"
     assert not (tmp_path / "serving").exists()
 
@@ -207,5 +208,5 @@ def test_extreme_magnitudes_are_normalized_in_float64(tmp_path, bank_frame):
     code = run_pipeline("--data", str(path), "--pipeline-root", str(tmp_path / "runs"), "--serving-dir",
                         str(tmp_path / "serving"), "--run-id", "big", "--epochs", "3")
     assert code == 0
-    metrics = io.read_json(tmp_path / "runs" / "big" / "evaluate" / artifacts.METRICS)["candidate"]
+    metrics = storage.read_json(tmp_path / "runs" / "big" / "evaluate" / artifacts.METRICS)["candidate"]
     assert metrics["auc"] > 0.8

@@ -1,4 +1,5 @@
 """Distributed training and fault tolerance of the train component, on the real bank data."""
+import re
 import signal
 import subprocess
 import sys
@@ -6,7 +7,8 @@ import time
 
 import pytest
 
-from components import artifacts, evaluate, io, split, strategy, train
+from components import artifacts, storage, strategy
+from components.steps import evaluate, split, train
 from components.config import EvaluateConfig, SplitConfig, TrainConfig
 from components.errors import UsageError
 from components.runners.workers import run_workers
@@ -54,8 +56,8 @@ def accuracy_of(model_dir, split_dir):
 def test_two_workers_match_one_worker_at_the_same_global_batch(bank_splits, tmp_path):
     split_dir = bank_splits / "tfrecord"
     common = dict(histogram_freq=0, seed=42)
-    result = run_workers("components.train", TrainConfig(batch_size=50, **common), {"split": split_dir},
-                         {"output": tmp_path / "two" / "train"}, workers=2)
+    result = run_workers("components.steps.train", TrainConfig(batch_size=50, **common), {"split": split_dir},
+                         {"output": tmp_path / "two" / "train"}, workers=2).unwrap()
     assert result["strategy"] == "multi_worker" and result["replicas"] == 2 and result["chief"]
     models = [p for p in tmp_path.rglob("saved_model.pb")]
     assert models == [tmp_path / "two" / "train" / artifacts.MODEL / "saved_model.pb"]  # the chief's only
@@ -67,7 +69,7 @@ def test_two_workers_match_one_worker_at_the_same_global_batch(bank_splits, tmp_
 
 
 def run_train_cli(split_dir, out, *flags, timeout=600):
-    return subprocess.run([sys.executable, "-m", "components.train", "--split", str(split_dir), "--output",
+    return subprocess.run([sys.executable, "-m", "components.steps.train", "--split", str(split_dir), "--output",
                            str(out), "--histogram-freq", "0", *flags], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -77,13 +79,13 @@ def test_mirrored_strategy_over_two_logical_cpus(bank_splits, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "strategy mirrored with 2 replica(s)" in done.stderr
     assert "global batch 200 (100 per replica x 2 replicas)" in done.stderr
-    result = io.read_json(tmp_path / "train" / artifacts.RESULT)
+    result = storage.read_json(tmp_path / "train" / artifacts.RESULT)
     assert result["replicas"] == 2 and result["strategy"] == "mirrored"
     assert accuracy_of(tmp_path / "train" / artifacts.MODEL, bank_splits / "npz") > 0.82
 
 
 def start_train(split_dir, out, *flags):
-    return subprocess.Popen([sys.executable, "-m", "components.train", "--split", str(split_dir), "--output",
+    return subprocess.Popen([sys.executable, "-m", "components.steps.train", "--split", str(split_dir), "--output",
                              str(out), "--histogram-freq", "0", *flags], cwd=ROOT, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -91,7 +93,7 @@ def start_train(split_dir, out, *flags):
 def wait_for_epochs(history, epochs, process, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if history.exists() and len(io.read_json(history)) >= epochs:
+        if history.exists() and len(storage.read_json(history)) >= epochs:
             return
         assert process.poll() is None, f"trainer ended early: {process.stderr.read()[-2000:]}"
         time.sleep(0.05)
@@ -113,6 +115,13 @@ def test_sigterm_saves_a_complete_checkpoint_and_exits_retryable(bank_splits, tm
     names = {name for name, _ in tf.train.list_variables(checkpoint)}
     assert any("kernel" in n for n in names) and any("optimizer" in n for n in names)
     assert not (out / artifacts.MODEL).exists()
+    # the interrupted epoch is redone from its start, not skipped
+    interrupted = int(re.search(r"SIGTERM during epoch (\d+)", stderr).group(1))
+    again = run_train_cli(bank_splits / "npz", out, "--patience", "50", "--epochs", str(interrupted + 1))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resuming train from epoch {interrupted} " in again.stderr
+    epochs = [e["epoch"] for e in storage.read_json(out / artifacts.HISTORY)]
+    assert epochs == list(range(1, interrupted + 2))
 
 
 def test_multi_worker_input_shards_are_disjoint_and_none_starves(tmp_path, bank_frame):
@@ -130,7 +139,7 @@ def test_multi_worker_input_shards_are_disjoint_and_none_starves(tmp_path, bank_
     for fmt in ("tfrecord", "npz"):
         out = tmp_path / fmt
         split.run(SplitConfig(format=fmt, shards=3), {"data": csv, "schema": BANK_SCHEMA}, {"output": out})
-        spec = FeatureSpec.from_dict(io.read_json(out / artifacts.FEATURES))
+        spec = FeatureSpec.from_dict(storage.read_json(out / artifacts.FEATURES))
         dataset = datasets.raw_batches(out, "train", spec, batch_size=64)
         seen = []
         for worker in range(3):
@@ -146,3 +155,35 @@ def test_fewer_shards_than_workers_is_refused(bank_splits):
     with pytest.raises(UsageError, match="4 TFRecord shard.*5 workers.*--shards 5"):
         train.check_shards(bank_splits / "tfrecord", 5)
     train.check_shards(bank_splits / "tfrecord", 4)
+
+
+def start_workers(split_dir, out, tf_configs, *flags):
+    import json
+    import os
+
+    return [subprocess.Popen([sys.executable, "-m", "components.steps.train", "--split", str(split_dir), "--output",
+                              str(out), "--histogram-freq", "0", *flags], cwd=ROOT, text=True,
+                             env=dict(os.environ, TF_CONFIG=json.dumps(tf_config)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for tf_config in tf_configs]
+
+
+def test_losing_a_worker_is_retryable_and_both_workers_resume_from_the_checkpoint(bank_splits, tmp_path):
+    """What a Kubernetes Indexed Job does when a worker pod dies: the survivor exits 75 (retried, not a bug),
+    then every worker starts again and resumes from the epoch checkpoint they saved together."""
+    from components.runners.workers import tf_configs
+
+    out, flags = tmp_path / "train", ("--patience", "50", "--batch-size", "50", "--checkpoint-secs", "0")
+    chief, worker = start_workers(bank_splits / "tfrecord", out, tf_configs(2), *flags)
+    wait_for_epochs(out / artifacts.HISTORY, 2, chief)
+    worker.kill()
+    _, stderr = chief.communicate(timeout=300)
+    worker.communicate()
+    assert chief.returncode == 75, stderr[-3000:]
+    assert "another training worker was lost" in stderr
+    done = len(storage.read_json(out / artifacts.HISTORY))
+    again = start_workers(bank_splits / "tfrecord", out, tf_configs(2), *flags, "--epochs", str(done + 1))
+    errors = [p.communicate(timeout=600)[1] for p in again]
+    assert [p.returncode for p in again] == [0, 0], errors[0][-3000:]
+    assert re.search(r"resuming train from epoch \d+", errors[0])
+    assert [e["epoch"] for e in storage.read_json(out / artifacts.HISTORY)] == list(range(1, done + 2))
+    assert (out / artifacts.MODEL / "saved_model.pb").is_file()

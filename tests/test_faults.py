@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from components import artifacts, io, push, split, validate
+from components import artifacts, lookups, storage
+from components.steps import push, split, validate
 from components.config import PushConfig, SplitConfig, ValidateConfig
 from components.errors import InfraError
 from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT
@@ -48,7 +49,7 @@ def test_full_serving_disk_keeps_no_half_version(trained_small, tiny_fs):
     serving = tiny_fs("serving", size="64k")
     with pytest.raises(InfraError, match="No space left on device"):
         push.push_model(root / "train" / artifacts.MODEL, serving, "bank")
-    assert push.versions(serving / "bank") == []
+    assert lookups.versions(serving / "bank") == []
     assert [p.name for p in (serving / "bank").iterdir()] == [".push.lock"]
 
 
@@ -62,7 +63,7 @@ def test_split_killed_midway_leaves_only_complete_splits(tmp_path, bank_frame):
     big = tmp_path / "big.csv"
     bank_frame.sample(n=120_000, replace=True, random_state=0).to_csv(big, index=False)
     out = tmp_path / "split"
-    process = subprocess.Popen([sys.executable, "-m", "components.split", "--data", str(big), "--schema",
+    process = subprocess.Popen([sys.executable, "-m", "components.steps.split", "--data", str(big), "--schema",
                                 str(BANK_SCHEMA), "--output", str(out), "--format", "tfrecord", "--shards", "4"],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -75,13 +76,13 @@ def test_split_killed_midway_leaves_only_complete_splits(tmp_path, bank_frame):
     assert not (out / "train").exists()          # the half-written split stayed under its temporary name
     assert not (out / artifacts.SPLIT_SUMMARY).exists()
     split.run(SplitConfig(format="tfrecord"), {"data": big, "schema": BANK_SCHEMA}, {"output": out})
-    assert len(io.tfrecord_files(out / "train", "train")) == 4
+    assert len(storage.tfrecord_files(out / "train", "train")) == 4
 
 
 KILL_DURING_COPY = """
 import os, shutil, signal, sys
 sys.path.insert(0, sys.argv[4])
-from components import push
+from components.steps import push
 real_copytree, depth = shutil.copytree, [0]
 def copy_then_die(src, dst, *args, **kwargs):
     depth[0] += 1
@@ -103,8 +104,8 @@ def test_push_killed_midway_leaves_the_previous_version_serving(trained_small, t
     done = subprocess.run([sys.executable, "-c", KILL_DURING_COPY, str(model), str(serving), "bank", str(ROOT)],
                           capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL
-    assert push.versions(serving / "bank") == [1]
-    assert tf.saved_model.load(str(push.latest_version(serving, "bank"))).signatures["serving_default"]
+    assert lookups.versions(serving / "bank") == [1]
+    assert tf.saved_model.load(str(lookups.latest_version(serving, "bank"))).signatures["serving_default"]
     assert push.push_model(model, serving, "bank").name == "2"
     leftovers = [p.name for p in (serving / "bank").iterdir() if p.name not in ("1", "2", ".push.lock")]
     assert leftovers == []  # the killed push's temporary copy was cleaned up by the next push
@@ -113,7 +114,7 @@ def test_push_killed_midway_leaves_the_previous_version_serving(trained_small, t
 CONCURRENT_PUSH = """
 import sys
 sys.path.insert(0, sys.argv[3])
-from components import push
+from components.steps import push
 for _ in range(3):
     print(push.push_model(sys.argv[1], sys.argv[2], "bank").name, flush=True)
 """
@@ -126,15 +127,15 @@ def test_concurrent_pushes_never_share_a_version(trained_small, tmp_path):
                                   stdout=subprocess.PIPE, text=True) for _ in range(3)]
     versions = sorted(int(line) for p in processes for line in p.communicate(timeout=120)[0].split())
     assert versions == list(range(1, 10))
-    assert push.versions(serving / "bank") == versions
+    assert lookups.versions(serving / "bank") == versions
     for version in versions:
         assert (serving / "bank" / str(version) / "saved_model.pb").is_file()
 
 
 def test_gate_run_against_the_serving_dir_pushes_only_complete_copies(trained_small, tmp_path):
     root, _, _ = trained_small
-    io.write_json(tmp_path / "evaluate" / artifacts.METRICS, {"candidate": {"accuracy": 0.9, "auc": 0.95},
-                                                              "baseline": None, "baseline_model": None})
+    storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, {"candidate": {"accuracy": 0.9, "auc": 0.95},
+                                                              "baseline": None, "deployed_version": None})
     result = push.run(PushConfig(), {"model": root / "train" / artifacts.MODEL, "metrics": tmp_path / "evaluate"},
                       {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
     pushed = set(os.listdir(result["pushed_to"]))

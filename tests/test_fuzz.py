@@ -4,7 +4,7 @@ import string
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from components import split, validate
+from components.steps import split, validate
 from components.errors import EXIT_CODES
 from tests.conftest import BANK_SCHEMA
 

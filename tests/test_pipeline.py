@@ -9,7 +9,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from components import artifacts, io, push
+from components import artifacts, lookups, storage
 from tests.conftest import BANK_CSV, ROOT, run_pipeline, sample_bank
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ def two_runs(tmp_path_factory):
 
 
 def manifest(root, run_id):
-    return io.read_json(root / "runs" / run_id / "manifest.json")
+    return storage.read_json(root / "runs" / run_id / "manifest.json")
 
 
 def test_full_run_pushes_a_model_above_the_reference_accuracy(two_runs):
@@ -34,9 +34,9 @@ def test_full_run_pushes_a_model_above_the_reference_accuracy(two_runs):
     first = manifest(root, "first")
     assert first["status"] == "succeeded"
     assert all(step["status"] == "succeeded" and step["seconds"] >= 0 for step in first["steps"].values())
-    assert first["data_sha256"] == io.file_sha256(BANK_CSV)
+    assert first["data_sha256"] == storage.file_sha256(BANK_CSV)
     assert first["config"]["train"]["hidden_units"] == 30
-    metrics = io.read_json(root / "runs" / "first" / "evaluate" / artifacts.METRICS)
+    metrics = storage.read_json(root / "runs" / "first" / "evaluate" / artifacts.METRICS)
     assert metrics["candidate"]["accuracy"] >= 0.85 and metrics["baseline"] is None
     assert first["steps"]["push"]["result"]["pushed_to"] == str(root / "serving" / "bank" / "1")
 
@@ -44,14 +44,14 @@ def test_full_run_pushes_a_model_above_the_reference_accuracy(two_runs):
 def test_second_run_compares_against_the_deployed_model(two_runs):
     root, codes = two_runs
     assert codes[1] == 0
-    metrics = io.read_json(root / "runs" / "second" / "evaluate" / artifacts.METRICS)
-    assert metrics["baseline_model"] == str(root / "serving" / "bank" / "1")
+    metrics = storage.read_json(root / "runs" / "second" / "evaluate" / artifacts.METRICS)
+    assert metrics["deployed_version"] == str(root / "serving" / "bank" / "1")
     assert metrics["baseline"]["accuracy"] >= 0.85
     gate = (root / "runs" / "second" / "push" / artifacts.GATE_TXT).read_text()
     assert "accuracy vs deployed" in gate and "serving/bank/1" in gate
     assert manifest(root, "second")["params"]["previous_statistics"].endswith("first/validate/stats.pb")
     assert (root / "runs" / "second" / "validate" / artifacts.DRIFT_TXT).read_text() == "no drift\n"
-    assert push.versions(root / "serving" / "bank") == [1, 2]
+    assert lookups.versions(root / "serving" / "bank") == [1, 2]
 
 
 def test_anomalous_csv_stops_before_training_and_leaves_serving_untouched(two_runs, tmp_path, bank_frame, capsys):
@@ -82,10 +82,10 @@ def test_other_csv_with_another_delimiter_and_label(tmp_path, bank_frame):
                         "--run-id", "other")
     assert code == 0
     run_dir = tmp_path / "runs" / "other"
-    assert io.read_json(run_dir / "validate" / artifacts.VALIDATE_RESULT)["schema"] == "inferred"
+    assert storage.read_json(run_dir / "validate" / artifacts.VALIDATE_RESULT)["schema"] == "inferred"
     assert "subscribed" in (run_dir / "validate" / artifacts.SCHEMA).read_text()
     assert list((run_dir / "split" / "train").glob("*.tfrecord.gz"))
-    features = io.read_json(run_dir / "split" / artifacts.FEATURES)
+    features = storage.read_json(run_dir / "split" / artifacts.FEATURES)
     assert features["label"] == "subscribed" and "day" not in features["numeric"]
     assert (tmp_path / "serving" / "bank" / "1" / "saved_model.pb").is_file()
 
@@ -147,7 +147,7 @@ def test_tensorboard_serves_the_runs_scalars(two_runs):
             time.sleep(1)
         assert "epoch_loss" in tags["train/logs/train"] and "epoch_accuracy" in tags["train/logs/validation"]
         points = get_json(f"{base}/scalars?run=train/logs/validation&tag=epoch_loss")
-        epochs = len(io.read_json(run_dir / "train" / artifacts.HISTORY))
+        epochs = len(storage.read_json(run_dir / "train" / artifacts.HISTORY))
         assert len(points) == epochs and all(np.isfinite(p[2]) for p in points)
         assert "test/accuracy" in tags["evaluate/logs"]
     finally:
@@ -155,8 +155,8 @@ def test_tensorboard_serves_the_runs_scalars(two_runs):
         server.wait(timeout=30)
 
 
-@pytest.mark.parametrize("module", ["pipeline", "components.validate", "components.split", "components.train",
-                                    "components.evaluate", "components.push"])
+@pytest.mark.parametrize("module", ["pipeline", "components.steps.validate", "components.steps.split", "components.steps.train",
+                                    "components.steps.evaluate", "components.steps.push"])
 def test_every_cli_explains_itself(module):
     done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)

@@ -1,31 +1,36 @@
 """Running the DAG: resolve each step's inputs, hand the step to an executor, keep the run manifest.
 
-Executors decide where a step runs (this process, a container, a Kubernetes Job); everything else —
-order, paths, manifest, stopping at the first failure — is here, shared by every runner.
+Executors decide where a step runs (this process, worker processes, a container, a Kubernetes Job) and
+end every step with the same cli.Record; everything else — order, paths, manifest, stopping at the first
+failure — is here, shared by every runner, which loops over specs without naming a step.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
 import json
 import logging
+import signal
+import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
-from components import config as config_lib, io
-from components.dag import PIPELINE, Param, Step, StepOutput, topological
-from components.errors import PipelineError
+from components import artifacts, cli, config as config_lib, lookups, storage
+from components.dag import PIPELINE, topological
+from components.errors import InfraError, PipelineError
+from components.spec import DATA, OUTPUT, SERVING_DIR, ComponentSpec, Lookup, Param
 
 log = logging.getLogger("pipeline")
-MANIFEST = "manifest.json"
+MANIFEST = artifacts.MANIFEST
 
 
 class Executor(Protocol):
-    def __call__(self, step: Step, config: Any, inputs: dict[str, Path | None],
-                 outputs: dict[str, Path]) -> dict: ...
+    def __call__(self, spec: ComponentSpec, config: Any, inputs: dict[str, Path | None],
+                 outputs: dict[str, Path]) -> cli.Record: ...
 
 
 @dataclasses.dataclass
@@ -41,30 +46,39 @@ class Run:
         """SHA-256 of an input file, read once per run (the data file feeds several steps)."""
         key = str(path)
         if key not in self._hashes:
-            self._hashes[key] = io.file_sha256(path)
+            self._hashes[key] = storage.file_sha256(path)
         return self._hashes[key]
 
     def output_dir(self, step: str) -> Path:
         return self.run_dir / step
 
-    def resolve(self, ref: Param | StepOutput) -> Path | None:
+    @property
+    def where(self) -> lookups.Where:
+        """What lookups search on this machine: the run's own pipeline root and serving directory."""
+        serving = self.params.get(SERVING_DIR.name)
+        return lookups.Where(self.run_dir.parent, Path(serving) if serving else self.run_dir.parent / "serving",
+                             self.run_id, self.config.push.model_name)
+
+    def resolve(self, ref) -> Path | None:
         if isinstance(ref, Param):
             return self.params.get(ref.name)
+        if isinstance(ref, Lookup):
+            return ref.find(self.where)
         path = self.output_dir(ref.step)
         return path / ref.path if ref.path else path
 
     def save_manifest(self) -> None:
-        io.write_json(self.run_dir / MANIFEST, self.manifest)
+        storage.write_json(self.run_dir / MANIFEST, self.manifest)
 
 
 def new_manifest(run: Run, runner: str) -> dict:
-    data = run.params.get("data")
+    data = run.params.get(DATA.name)
     return {"run_id": run.run_id, "runner": runner, "status": "running",
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "config": config_lib.to_dict(run.config),
             "params": {k: str(v) if v is not None else None for k, v in run.params.items()},
             "data_sha256": run.file_hash(data) if data and Path(data).is_file() else None,
-            "steps": {step.name: {"status": "pending"} for step in PIPELINE}}
+            "steps": {spec.name: {"status": "pending"} for spec in PIPELINE}}
 
 
 def fingerprint(config: Any, inputs: dict[str, Path | None], file_hash: Callable[[Path], str]) -> str:
@@ -80,7 +94,7 @@ def load_or_create_manifest(run: Run, runner: str) -> dict:
     path = run.run_dir / MANIFEST
     if not path.exists():
         return new_manifest(run, runner)
-    manifest = io.read_json(path)
+    manifest = storage.read_json(path)
     manifest.setdefault("attempts", 1)
     manifest["attempts"] += 1
     manifest.update(status="running", runner=runner, config=config_lib.to_dict(run.config))
@@ -90,8 +104,8 @@ def load_or_create_manifest(run: Run, runner: str) -> dict:
 
 
 def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, dict], None] | None = None,
-              steps: tuple[Step, ...] = PIPELINE) -> dict:
-    """Run every step in DAG order; stop at the first failure, which is re-raised after the manifest is saved.
+              specs: tuple[ComponentSpec, ...] = PIPELINE) -> dict:
+    """Run every step in DAG order; stop at the first failure, which is raised after the manifest is saved.
 
     Steps that succeeded in an earlier attempt of this run, with the same fingerprint and no re-run
     upstream, are skipped; an interrupted train step resumes from its checkpoint.
@@ -99,56 +113,52 @@ def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, 
     run.manifest = run.manifest or load_or_create_manifest(run, runner)
     run.save_manifest()
     rerun: set[str] = set()
-    for step in topological(steps):
-        record = run.manifest["steps"].setdefault(step.name, {"status": "pending"})
-        inputs = {name: run.resolve(ref) for name, ref in step.inputs.items()}
-        outputs = {"output": run.output_dir(step.name)}
-        outputs.update({name: run.resolve(ref) for name, ref in step.extra_outputs.items()})
-        config = getattr(run.config, step.name)
+    for spec in topological(specs):
+        record = run.manifest["steps"].setdefault(spec.name, {"status": "pending"})
+        inputs = {i.name: run.resolve(i.source) for i in spec.inputs}
+        outputs = {OUTPUT: run.output_dir(spec.name), **{o.name: run.resolve(o.source) for o in spec.outputs}}
+        config = spec.config_of(run.config)
         print_ = fingerprint(config, inputs, run.file_hash)
         done = record["status"] == "succeeded" and not (record.get("result") or {}).get("dry_run")
-        if done and record.get("fingerprint") == print_ and not step.upstream & rerun:
-            log.info("── %s ── done in an earlier attempt with the same inputs and config: kept", step.name)
+        if done and record.get("fingerprint") == print_ and not spec.upstream & rerun:
+            log.info("── %s ── done in an earlier attempt with the same inputs and config: kept", spec.name)
             continue
-        rerun.add(step.name)
-        log.info("── %s ──", step.name)
+        rerun.add(spec.name)
+        log.info("── %s ──", spec.name)
         record.clear()
         record.update(status="running", fingerprint=print_, outputs={k: str(v) for k, v in outputs.items()})
         run.save_manifest()
-        started = time.monotonic()
-        try:
-            result = execute(step, config, inputs, outputs)
-        except BaseException as exc:
-            failed = isinstance(exc, PipelineError)
-            record.update(status="failed", seconds=round(time.monotonic() - started, 3),
-                          exit_code=exc.exit_code if failed else 1,
-                          error=exc.message if failed else "".join(traceback.format_exception_only(exc)).strip())
+        outcome = _execute(run, record, execute, spec, config, inputs, outputs)
+        if outcome.exit_code != 0:
+            record.update(status="failed", exit_code=outcome.exit_code, error=outcome.error)
             run.manifest["status"] = "failed"
             run.save_manifest()
-            raise
-        record.update(status="succeeded", seconds=round(time.monotonic() - started, 3), result=result)
+            outcome.unwrap()  # raises the domain error of its exit code
+        record.update(status="succeeded", result=outcome.result)
         run.save_manifest()
         if on_step:
-            on_step(step.name, record)
+            on_step(spec.name, record)
     run.manifest["status"] = "succeeded"
     run.save_manifest()
     return run.manifest
 
 
-def previous_statistics(pipeline_root: Path, run_id: str) -> Path | None:
-    """The statistics of the newest earlier run whose validate step succeeded, for drift reports."""
-    candidates = []
-    for manifest_path in Path(pipeline_root).glob(f"*/{MANIFEST}"):
-        if manifest_path.parent.name == run_id:
-            continue
-        try:
-            manifest = io.read_json(manifest_path)
-        except PipelineError:
-            continue  # a damaged manifest of another run must not stop this one
-        stats = manifest_path.parent / "validate" / "stats.pb"
-        if manifest.get("steps", {}).get("validate", {}).get("status") == "succeeded" and stats.is_file():
-            candidates.append((manifest.get("created", ""), stats))
-    return max(candidates)[1] if candidates else None
+def _execute(run: Run, record: dict, execute: Executor, spec: ComponentSpec, config: Any, inputs: dict,
+             outputs: dict) -> cli.Record:
+    """The executor's record, timed; a bug (or Ctrl-C) is recorded as exit 1 (130) and raised as it is."""
+    started = time.monotonic()
+    try:
+        return execute(spec, config, inputs, outputs)
+    except BaseException as exc:
+        failed = isinstance(exc, PipelineError)
+        code = exc.exit_code if failed else 130 if isinstance(exc, KeyboardInterrupt) else 1
+        record.update(status="failed", exit_code=code, seconds=round(time.monotonic() - started, 3),
+                      error=exc.message if failed else "".join(traceback.format_exception_only(exc)).strip())
+        run.manifest["status"] = "failed"
+        run.save_manifest()
+        raise
+    finally:
+        record.setdefault("seconds", round(time.monotonic() - started, 3))
 
 
 def cli_args(config: Any, inputs: dict[str, Path | None], outputs: dict[str, Path]) -> list[str]:
@@ -165,3 +175,25 @@ def cli_args(config: Any, inputs: dict[str, Path | None], outputs: dict[str, Pat
         value = getattr(config, field.name)
         args += [f"--{field.name.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
     return args
+
+
+class Terminated(InfraError):
+    """SIGTERM (a CI cancel, `kill`, a pod's own eviction) arrived while a step ran elsewhere."""
+
+
+@contextlib.contextmanager
+def sigterm_raises(message: str) -> Iterator[None]:
+    """SIGTERM would end this process without `finally`, leaving a container or Jobs behind: raise
+    Terminated (exit 75, retryable) instead, so the executor cleans up on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated(message)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

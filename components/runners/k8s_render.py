@@ -14,16 +14,16 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from components.dag import Step
+from components import release
 from components.errors import UsageError
+from components.runners import k8s_tfjob
+from components.spec import ComponentSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = ROOT / "k8s"
 ARTIFACTS = PurePosixPath("/artifacts")
 APP_DATA = PurePosixPath("/app/data")
-LABEL_RUN = "bankpipe.io/run"
-LABEL_STEP = "bankpipe.io/step"
-ANNOTATION_RUN_ID = "bankpipe.io/run-id"
+LABEL_RUN, LABEL_STEP, ANNOTATION_RUN_ID = release.LABEL_RUN, release.LABEL_STEP, release.ANNOTATION_RUN_ID
 WORKER_PORT = 2222
 ENTRY = "components.runners.k8s_entry"
 MAX_WORKERS = 64  # keeps `<job>-<index>` pod hostnames within 63 characters
@@ -34,7 +34,7 @@ class Settings:
     """What the runner's flags decide about the rendered objects."""
     namespace: str = "bankpipe"
     image_registry: str = ""
-    image_tag: str = "0.1.0"
+    image_tag: str = dataclasses.field(default_factory=release.version)
     gpus_per_worker: int = 0
     workers: int = 1
     trainer: str = "job"                      # "job" (Indexed Job when workers > 1) or "tfjob"
@@ -43,6 +43,8 @@ class Settings:
     ttl_seconds: int = 86400
     node_selector: dict | None = None         # None: the gpu overlay's
     tolerations: list | None = None           # None: the gpu overlay's
+    cpu_request: str | None = None            # None: each template's; e.g. "250m" to fit a small node
+    memory_request: str | None = None
 
     @property
     def overlay(self) -> str:
@@ -61,6 +63,23 @@ class Settings:
                 raise UsageError(f"{flag} {value} is negative: use 0 or more.")
         if self.deadline_seconds is not None and self.deadline_seconds < 1:
             raise UsageError(f"--job-deadline {self.deadline_seconds} must be at least 1 second.")
+        for flag, value in (("--cpu-request", self.cpu_request), ("--memory-request", self.memory_request)):
+            if value is not None and not _quantity_ok(value):
+                raise UsageError(f"{flag} {value!r} is not a Kubernetes quantity, e.g. 250m or 1 (CPU), 512Mi or "
+                                 f"2Gi (memory).")
+
+    @property
+    def requests(self) -> dict[str, str]:
+        return {k: v for k, v in (("cpu", self.cpu_request), ("memory", self.memory_request)) if v is not None}
+
+
+def _quantity_ok(value: str) -> bool:
+    from kubernetes.utils import parse_quantity
+
+    try:
+        return parse_quantity(value) > 0
+    except ValueError:
+        return False
 
 
 def run_key(run_id: str) -> str:
@@ -138,10 +157,14 @@ def load_template(step: str, overlay: str, k8s_dir: Path = K8S_DIR) -> dict:
     return template
 
 
-def image(settings: Settings, step: Step) -> str:
-    name = f"bankpipe-{step.image}" + ("-gpu" if step.name == "train" and settings.gpus_per_worker else "")
-    registry = settings.image_registry.rstrip("/")
-    return f"{registry}/{name}:{settings.image_tag}" if registry else f"{name}:{settings.image_tag}"
+def on_gpus(spec: ComponentSpec, settings: Settings) -> bool:
+    """GPUs go to the steps that may run distributed (the trainer), when asked for."""
+    return spec.distributed and settings.gpus_per_worker > 0
+
+
+def image(settings: Settings, spec: ComponentSpec) -> str:
+    kind = release.image_kind(spec.image, gpu=on_gpus(spec, settings))
+    return release.image_ref(kind, settings.image_tag, settings.image_registry)
 
 
 def labels(run_id: str, step: str) -> dict:
@@ -153,70 +176,83 @@ def _main_container(pod_spec: dict) -> dict:
     return next(c for c in pod_spec["containers"] if c["name"] == "main")
 
 
-def _fill_pod(pod_spec: dict, step: Step, settings: Settings, args: list[str]) -> None:
+def _fill_pod(pod_spec: dict, spec: ComponentSpec, settings: Settings, args: list[str]) -> None:
     container = _main_container(pod_spec)
-    container["image"] = image(settings, step)
+    container["image"] = image(settings, spec)
     container["args"] = args
-    if step.name == "train" and settings.gpus_per_worker:
+    _set_requests(container["resources"], settings.requests)
+    if on_gpus(spec, settings):
         for kind in ("requests", "limits"):
-            container["resources"].setdefault(kind, {})["nvidia.com/gpu"] = settings.gpus_per_worker
+            container["resources"].setdefault(kind, {})["nvidia.com/gpu"] = str(settings.gpus_per_worker)
         if settings.node_selector is not None:
             pod_spec["nodeSelector"] = dict(settings.node_selector)
         if settings.tolerations is not None:
             pod_spec["tolerations"] = [dict(t) for t in settings.tolerations]
 
 
-def render_job(step: Step, args: list[str], settings: Settings, run_id: str) -> dict:
-    job = load_template(step.name, settings.overlay)
-    name = job_name(run_id, step.name)
-    job["metadata"] = {"name": name, "namespace": settings.namespace, "labels": labels(run_id, step.name),
+def multi_worker(spec: ComponentSpec, settings: Settings) -> bool:
+    return spec.distributed and settings.workers > 1
+
+
+def _set_requests(resources: dict, requests: dict[str, str]) -> None:
+    """Requests as given; a limit below its new request is raised to it (the API server refuses less)."""
+    from kubernetes.utils import parse_quantity
+
+    resources["requests"].update(requests)
+    for key, value in requests.items():
+        if key in resources.get("limits", {}) and parse_quantity(resources["limits"][key]) < parse_quantity(value):
+            resources["limits"][key] = value
+
+
+def render_job(spec: ComponentSpec, args: list[str], settings: Settings, run_id: str) -> dict:
+    job = load_template(spec.name, settings.overlay)
+    name = job_name(run_id, spec.name)
+    job["metadata"] = {"name": name, "namespace": settings.namespace, "labels": labels(run_id, spec.name),
                        "annotations": {ANNOTATION_RUN_ID: run_id}}
-    spec = job["spec"]
-    spec.pop("suspend", None)
-    spec["backoffLimit"] = settings.backoff_limit
-    spec["ttlSecondsAfterFinished"] = settings.ttl_seconds
+    job_spec = job["spec"]
+    job_spec.pop("suspend", None)
+    job_spec["backoffLimit"] = settings.backoff_limit
+    job_spec["ttlSecondsAfterFinished"] = settings.ttl_seconds
     if settings.deadline_seconds is not None:
-        spec["activeDeadlineSeconds"] = settings.deadline_seconds
-    spec["template"]["metadata"] = {"labels": labels(run_id, step.name),
-                                    "annotations": {ANNOTATION_RUN_ID: run_id}}
-    _fill_pod(spec["template"]["spec"], step, settings, args)
-    if step.name == "train" and settings.workers > 1:
+        job_spec["activeDeadlineSeconds"] = settings.deadline_seconds
+    job_spec["template"]["metadata"] = {"labels": labels(run_id, spec.name),
+                                        "annotations": {ANNOTATION_RUN_ID: run_id}}
+    _fill_pod(job_spec["template"]["spec"], spec, settings, args)
+    if multi_worker(spec, settings):
         # Indexed: pod i gets JOB_COMPLETION_INDEX=i and the hostname <job>-<i>; the headless Service
         # named like the Job (the pods' subdomain) makes <job>-<i>.<job> resolvable by the other pods.
-        spec.update(completionMode="Indexed", completions=settings.workers, parallelism=settings.workers)
-        spec["template"]["spec"]["subdomain"] = name
+        job_spec.update(completionMode="Indexed", completions=settings.workers, parallelism=settings.workers)
+        job_spec["template"]["spec"]["subdomain"] = name
     return job
 
 
-def render_worker_service(run_id: str, settings: Settings) -> dict:
-    name = job_name(run_id, "train")
+def render_worker_service(spec: ComponentSpec, run_id: str, settings: Settings) -> dict:
+    name = job_name(run_id, spec.name)
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": settings.namespace, "labels": labels(run_id, "train"),
+            "metadata": {"name": name, "namespace": settings.namespace, "labels": labels(run_id, spec.name),
                          "annotations": {ANNOTATION_RUN_ID: run_id}},
-            "spec": {"clusterIP": "None", "selector": {LABEL_RUN: run_key(run_id), LABEL_STEP: "train"},
+            "spec": {"clusterIP": "None", "selector": {LABEL_RUN: run_key(run_id), LABEL_STEP: spec.name},
                      # workers must find each other while they start, before anything is "ready"
                      "publishNotReadyAddresses": True,
                      "ports": [{"name": "grpc", "port": WORKER_PORT, "targetPort": WORKER_PORT}]}}
 
 
-def worker_entry_args(run_id: str, settings: Settings) -> list[str]:
-    """The k8s_entry options from which each train pod derives its TF_CONFIG."""
-    if settings.workers <= 1 or settings.trainer == "tfjob":
+def worker_entry_args(spec: ComponentSpec, run_id: str, settings: Settings) -> list[str]:
+    """The k8s_entry options from which each worker pod of a distributed step derives its TF_CONFIG."""
+    if not multi_worker(spec, settings) or settings.trainer == "tfjob":
         return []  # one worker needs no TF_CONFIG; the training operator writes its own
-    name = job_name(run_id, "train")
+    name = job_name(run_id, spec.name)
     return ["--workers", str(settings.workers), "--worker-job", name, "--worker-service", name,
             "--worker-port", str(WORKER_PORT)]
 
 
-def render_step(step: Step, args: list[str], settings: Settings, run_id: str) -> list[dict]:
+def render_step(spec: ComponentSpec, args: list[str], settings: Settings, run_id: str) -> list[dict]:
     """Every object one step needs, in the order to create them."""
-    if step.name == "train" and settings.trainer == "tfjob":
-        from components.runners.k8s_tfjob import render_tfjob
-
-        return [render_tfjob(render_job(step, args, settings, run_id), settings)]
-    if step.name == "train" and settings.workers > 1:
-        return [render_worker_service(run_id, settings), render_job(step, args, settings, run_id)]
-    return [render_job(step, args, settings, run_id)]
+    if spec.distributed and settings.trainer == "tfjob":
+        return [k8s_tfjob.render_tfjob(render_job(spec, args, settings, run_id), settings.workers, WORKER_PORT)]
+    if multi_worker(spec, settings):
+        return [render_worker_service(spec, run_id, settings), render_job(spec, args, settings, run_id)]
+    return [render_job(spec, args, settings, run_id)]
 
 
 def file_name(obj: dict) -> str:

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import copy
 
-from components.runners.k8s_render import WORKER_PORT, Settings
-
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
 CONTAINER = "tensorflow"  # the operator sets TF_CONFIG in the container of this name
 
 
-def render_tfjob(job: dict, settings: Settings) -> dict:
-    """A TFJob of `settings.workers` Workers (worker 0 is the chief) from a rendered train Job."""
+def render_tfjob(job: dict, workers: int, port: int) -> dict:
+    """A TFJob of `workers` Workers (worker 0 is the chief) from a rendered train Job; `port` is theirs."""
     template = copy.deepcopy(job["spec"]["template"])
     for container in template["spec"]["containers"]:
         if container["name"] == "main":
             container["name"] = CONTAINER
-            container["ports"] = [{"name": "tfjob-port", "containerPort": WORKER_PORT}]
+            container["ports"] = [{"name": "tfjob-port", "containerPort": port}]
     spec = job["spec"]
     return {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "TFJob",
@@ -31,7 +29,7 @@ def render_tfjob(job: dict, settings: Settings) -> dict:
                           "activeDeadlineSeconds": spec["activeDeadlineSeconds"],
                           "ttlSecondsAfterFinished": spec["ttlSecondsAfterFinished"]},
             "tfReplicaSpecs": {"Worker": {
-                "replicas": settings.workers,
+                "replicas": workers,
                 # ExitCode: the operator restarts a pod only on exit codes 128-255 (signals, OOM kills);
                 # our exit codes 1-127 (bad data, anomalies, gate...) fail the TFJob, as FailJob does.
                 "restartPolicy": "ExitCode",

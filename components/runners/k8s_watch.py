@@ -15,8 +15,9 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from components import cli
+from components.errors import InfraError
 from components.runners import k8s_tfjob
-from components.runners.k8s_entry import RESULT_MARKER
 
 log = logging.getLogger("pipeline.k8s")
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
@@ -27,6 +28,7 @@ class Cluster:
     api: client.ApiClient
     namespace: str
     poll_seconds: float = 2.0
+    pending_timeout: float = 300.0   # a pod that cannot be scheduled or pulled this long fails the step
 
     def __post_init__(self) -> None:
         self.batch = client.BatchV1Api(self.api)
@@ -41,8 +43,7 @@ class Outcome:
     message: str = ""
     exit_code: int | None = None
     oom: bool = False
-    result: dict | None = None
-    error_line: str = ""            # the component's last ERROR log line, the most useful message we have
+    record: cli.Record | None = None    # the deciding pod's record: the chief's on success, the failed pod's
 
 
 def _json(response) -> dict:
@@ -90,14 +91,13 @@ def disrupted(pod: dict) -> str | None:
 
 
 class LogFollower(threading.Thread):
-    """Streams one pod's log as `[step] line`; keeps the result line and the last ERROR line."""
+    """Streams one pod's log as `[step] line`; keeps its lines for the step's record (cli.record_from_log)."""
 
     def __init__(self, cluster: Cluster, pod: dict, prefix: str):
         super().__init__(daemon=True, name=f"log-{pod['metadata']['name']}")
         self.cluster, self.pod_name, self.prefix = cluster, pod["metadata"]["name"], prefix
         self.container = pod["spec"]["containers"][0]["name"]
-        self.result: dict | None = None
-        self.error_line = ""
+        self.lines: list[str] = []
         self.stopped = threading.Event()  # set when the run is cancelled: say nothing more
 
     def run(self) -> None:
@@ -112,25 +112,20 @@ class LogFollower(threading.Thread):
                 log.debug("log of %s not readable yet: %s", self.pod_name, exc)
                 time.sleep(min(2 ** attempt, 5) * self.cluster.poll_seconds)
                 continue
-            buffer = b""
+            splitter = cli.LineSplitter()
             for chunk in response.stream(4096):
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    self.emit(line.decode(errors="replace").rstrip("\r"))
-            if buffer:
-                self.emit(buffer.decode(errors="replace"))
+                for line in splitter.feed(chunk):
+                    self.emit(line)
+            for line in splitter.close():
+                self.emit(line)
             return
 
     def emit(self, text: str) -> None:
         if self.stopped.is_set():
             return
-        if text.startswith(RESULT_MARKER):
-            self.result = json.loads(text[len(RESULT_MARKER):])
-            return
-        if " ERROR " in f" {text} ":
-            self.error_line = text
-        log.info("[%s] %s", self.prefix, text)
+        self.lines.append(text)
+        if not text.startswith(cli.RECORD_MARKER):
+            log.info("[%s] %s", self.prefix, text)
 
 
 def _prefix(step: str, pod: dict) -> str:
@@ -146,24 +141,75 @@ def _terminated(pod: dict) -> dict:
     return {}
 
 
-def failure_details(pod_list: list[dict]) -> tuple[int | None, bool]:
-    """Exit code of the most recent pod failure that was not a disruption, and whether it was an OOM kill."""
-    failed = [(_terminated(p).get("finishedAt") or "", _terminated(p)) for p in pod_list
+def failure_details(pod_list: list[dict]) -> tuple[str | None, int | None, bool]:
+    """The most recent pod failure that was not a disruption: (pod name, exit code, OOM killed)."""
+    failed = [(_terminated(p).get("finishedAt") or "", p["metadata"]["name"], _terminated(p)) for p in pod_list
               if p.get("status", {}).get("phase") == "Failed" and not disrupted(p) and _terminated(p)]
     if not failed:
-        return None, False
-    terminated = max(failed, key=lambda pair: pair[0])[1]
-    return terminated.get("exitCode"), terminated.get("reason") == "OOMKilled"
+        return None, None, False
+    _, name, terminated = max(failed, key=lambda item: item[0])
+    return name, terminated.get("exitCode"), terminated.get("reason") == "OOMKilled"
+
+
+class Stuck(InfraError):
+    """A pod of the step stayed unschedulable, or its image could not be pulled, past the wait allowed."""
+
+
+WAITING_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                    "CreateContainerConfigError", "CreateContainerError")
+
+
+def pending_problem(pod: dict) -> str | None:
+    """Why a pending pod cannot start, in the API server's words; None while it is merely starting."""
+    status = pod.get("status") or {}
+    if status.get("phase") != "Pending":
+        return None
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False" \
+                and condition.get("reason") == "Unschedulable":
+            return f"cannot be scheduled: {condition.get('message') or 'no node fits'}"
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in WAITING_PROBLEMS:
+            return f"{waiting['reason']}: {waiting.get('message') or container.get('image', '')}"
+    return None
+
+
+class PendingWatch:
+    """Says once why each pod is stuck, and gives up on the step after `timeout` seconds of it."""
+
+    def __init__(self, step: str, namespace: str, timeout: float):
+        self.step, self.namespace, self.timeout = step, namespace, timeout
+        self.since: dict[str, float] = {}
+        self.said: set[tuple[str, str]] = set()
+
+    def check(self, pod: dict) -> None:
+        name, problem = pod["metadata"]["name"], pending_problem(pod)
+        if problem is None:
+            self.since.pop(name, None)
+            return
+        self.since.setdefault(name, time.monotonic())
+        if (name, problem) not in self.said:
+            self.said.add((name, problem))
+            log.warning("%s: pod %s %s (waiting up to %.0f s; kubectl -n %s describe pod %s)", self.step, name,
+                        problem, self.timeout, self.namespace, name)
+        if time.monotonic() - self.since[name] > self.timeout:
+            raise Stuck(f"{self.step}: pod {self.namespace}/{name} {problem}; gave up after {self.timeout:.0f} s "
+                        f"and deleted the run's Jobs. Free resources or lower the step's requests (k8s/base/jobs/"
+                        f"{self.step}.yaml), load or push the image, or raise --pending-timeout.")
 
 
 def _poll(cluster: Cluster, kind: str, name: str, step: str, selector: str,
           followers: dict[str, LogFollower]) -> tuple[dict, list[dict]]:
-    """Read the Job and its pods until it finishes; start a log follower per started pod."""
+    """Read the Job and its pods until it finishes; start a log follower per started pod; say why a pod
+    cannot start, and give up after the cluster's pending_timeout."""
     reported: set[str] = set()
+    pending = PendingWatch(step, cluster.namespace, cluster.pending_timeout)
     while True:
         obj = read(cluster, kind, name)
         pod_list = pods(cluster, selector)
         for pod in pod_list:
+            pending.check(pod)
             pod_name = pod["metadata"]["name"]
             if pod.get("status", {}).get("phase") in ("Running", "Succeeded", "Failed") and pod_name not in followers:
                 followers[pod_name] = LogFollower(cluster, pod, _prefix(step, pod))
@@ -194,11 +240,21 @@ def watch(cluster: Cluster, kind: str, name: str, step: str, selector: str) -> O
     for follower in followers.values():
         follower.join(timeout=30)
     _, ok, reason, message = finished(obj)
-    exit_code, oom = failure_details(pod_list)
-    results = [f.result for f in followers.values() if f.result is not None]
-    errors = [f.error_line for f in followers.values() if f.error_line]
-    return Outcome(ok, reason, message, exit_code, oom, results[-1] if results else None,
-                   errors[-1] if errors else "")
+    failed_pod, exit_code, oom = failure_details(pod_list)
+    return Outcome(ok, reason, message, exit_code, oom, deciding_record(ok, failed_pod, exit_code, followers))
+
+
+def deciding_record(ok: bool, failed_pod: str | None, exit_code: int | None,
+                    followers: dict[str, LogFollower]) -> cli.Record | None:
+    """On success the pod that printed a successful record (a multi-worker run's chief); on failure the
+    record of the pod whose exit code failed the Job, so message and exit code come from the same pod."""
+    if ok:
+        records = [r for f in followers.values() for r in map(cli.parse_record_line, f.lines) if r is not None]
+        return next((r for r in reversed(records) if r.exit_code == 0 and r.result is not None), None)
+    follower = followers.get(failed_pod) if failed_pod else None
+    if follower is None or exit_code is None:
+        return None
+    return cli.record_from_log(exit_code, follower.lines)
 
 
 def cancel(cluster: Cluster, selector: str, tfjobs: bool = False) -> list[str]:

@@ -5,70 +5,80 @@
 
 Jobs are rendered from k8s/ (k8s_render), submitted with the kubernetes client, watched to the end with
 their pods' logs (k8s_watch); the first failure stops the run with the exit code the local runner would
-give. Ctrl-C deletes the run's Jobs. Each step's result is the component's result.json, which the pod
-prints as its last log line (k8s_entry). See the README's Kubernetes section.
+give. Ctrl-C deletes the run's Jobs. Each step's outcome is the record line its pod prints (cli.Record),
+read from the log. See the README's Kubernetes section.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import urllib3
 from kubernetes.client.rest import ApiException
 
-from components.dag import Step
+from components import cli, release
 from components.errors import InfraError, PipelineError, UsageError, describe, error_for_exit_code
 from components.runners import common, k8s_render as render, k8s_watch as watch
 from components.runners.k8s_render import Settings
+from components.spec import ComponentSpec, Lookup
 
 log = logging.getLogger("pipeline.k8s")
 PVC = "bankpipe-artifacts"
 TENSORBOARD = "bankpipe-tensorboard"
 
 
-def project_version() -> str:
-    try:
-        return tomllib.loads((render.ROOT / "pyproject.toml").read_text())["project"]["version"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "0.1.0"
+@dataclasses.dataclass(frozen=True)
+class KubernetesOptions:
+    """Where to submit and how to wait, besides what the rendered objects hold (Settings)."""
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    context: str | None = None
+    kubeconfig: str | None = None
+    poll_seconds: float = 2.0
+    pending_timeout: float = 300.0
+    dry_run: bool = False
+    manifests_dir: str | None = None
 
-
-def _add(group, parser: argparse.ArgumentParser, flag: str, **kwargs) -> None:
-    """Add a flag unless another runner already defined it (e.g. --workers); both then share its value."""
-    if flag not in parser._option_string_actions:
-        group.add_argument(flag, **kwargs)
+    def __post_init__(self) -> None:
+        self.settings.check()
+        if self.dry_run and not self.manifests_dir:
+            raise UsageError("--dry-run needs --manifests-dir DIR: the folder to write the manifests to.")
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("kubernetes runner")
-    _add(g, parser, "--namespace", default="bankpipe", help="namespace of the run's Jobs (default: bankpipe)")
-    _add(g, parser, "--context", help="kubeconfig context (default: the current one)")
-    _add(g, parser, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, "
-                                         "its service account)")
-    _add(g, parser, "--image-registry", default="", help="registry prefix of the images, e.g. localhost:5001")
-    _add(g, parser, "--image-tag", default=project_version(), help="image tag (default: the project version)")
-    _add(g, parser, "--gpus-per-worker", type=int, default=0,
-         help="GPUs per train pod; > 0 uses the gpu overlay and the bankpipe-trainer-gpu image (default: 0)")
-    _add(g, parser, "--workers", type=int, default=1,
-         help="training workers; kubernetes: > 1 runs train as an Indexed Job of that many pods (default: 1)")
-    _add(g, parser, "--trainer", choices=("job", "tfjob"), default="job",
-         help="train as a Job (default) or as a Kubeflow TFJob (needs the training operator)")
-    _add(g, parser, "--gpu-node-selector", action="append", metavar="KEY=VALUE",
-         help="node selector of GPU train pods, replacing the gpu overlay's (repeatable)")
-    _add(g, parser, "--gpu-toleration", action="append", metavar="KEY[=VALUE][:EFFECT]",
-         help="toleration of GPU train pods, replacing the gpu overlay's (repeatable)")
-    _add(g, parser, "--backoff-limit", type=int, default=3,
-         help="retries of a Job after infrastructure failures (exit 75, OOM); disruptions are free (default: 3)")
-    _add(g, parser, "--job-deadline", type=int, help="activeDeadlineSeconds of every Job (default: per "
-                                                     "template: 30 min, train 6 h)")
-    _add(g, parser, "--job-ttl", type=int, default=86400, help="ttlSecondsAfterFinished (default: one day)")
-    _add(g, parser, "--poll-seconds", type=float, default=2.0, help="how often Job status is read (default: 2)")
-    _add(g, parser, "--dry-run", action="store_true", help="write the manifests to --manifests-dir, submit nothing")
-    _add(g, parser, "--manifests-dir", help="with --dry-run: where to write one YAML file per object")
+    g.add_argument("--namespace", default="bankpipe", help="namespace of the run's Jobs (default: bankpipe)")
+    g.add_argument("--context", help="kubeconfig context (default: the current one)")
+    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, "
+                                        "its service account)")
+    g.add_argument("--image-registry", default="", help="registry prefix of the images, e.g. localhost:5001")
+    g.add_argument("--gpus-per-worker", type=int, default=0,
+                   help="GPUs per train pod; > 0 uses the gpu overlay and the bankpipe-trainer-gpu image (default: 0)")
+    g.add_argument("--trainer", choices=("job", "tfjob"), default="job",
+                   help="train as a Job (default) or as a Kubeflow TFJob (needs the training operator)")
+    g.add_argument("--gpu-node-selector", action="append", metavar="KEY=VALUE",
+                   help="node selector of GPU train pods, replacing the gpu overlay's (repeatable)")
+    g.add_argument("--gpu-toleration", action="append", metavar="KEY[=VALUE][:EFFECT]",
+                   help="toleration of GPU train pods, replacing the gpu overlay's (repeatable)")
+    g.add_argument("--cpu-request", metavar="QUANTITY",
+                   help="CPU request of every step's pods, e.g. 250m to fit a small node (default: each template's)")
+    g.add_argument("--memory-request", metavar="QUANTITY",
+                   help="memory request of every step's pods, e.g. 1Gi (default: each template's)")
+    g.add_argument("--backoff-limit", type=int, default=3,
+                   help="retries of a Job after infrastructure failures (exit 75, OOM); disruptions are free "
+                        "(default: 3)")
+    g.add_argument("--job-deadline", type=int, help="activeDeadlineSeconds of every Job (default: per template: "
+                                                    "30 min, train 6 h)")
+    g.add_argument("--job-ttl", type=int, default=86400, help="ttlSecondsAfterFinished (default: one day)")
+    g.add_argument("--poll-seconds", type=float, default=2.0, help="how often Job status is read (default: 2)")
+    g.add_argument("--pending-timeout", type=float, default=300.0,
+                   help="seconds a pod may stay unschedulable or unable to pull its image before the run fails "
+                        "(default: 300)")
+    g.add_argument("--dry-run", action="store_true", help="write the manifests to --manifests-dir, submit nothing")
+    g.add_argument("--manifests-dir", help="with --dry-run: where to write one YAML file per object")
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict | None:
@@ -98,42 +108,38 @@ def _tolerations(values: list[str] | None) -> list | None:
     return result
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    # --image-tag and --workers may be the local runner's flags (shared), whose defaults differ
-    settings = Settings(namespace=args.namespace, image_registry=getattr(args, "image_registry", None) or "",
-                        image_tag=args.image_tag or project_version(), gpus_per_worker=args.gpus_per_worker,
-                        workers=1 if getattr(args, "workers", None) is None else args.workers, trainer=args.trainer,
-                        backoff_limit=args.backoff_limit, deadline_seconds=args.job_deadline,
-                        ttl_seconds=args.job_ttl,
+def options_from(args: argparse.Namespace) -> KubernetesOptions:
+    settings = Settings(namespace=args.namespace, image_registry=args.image_registry,
+                        image_tag=args.image_tag or release.version(), gpus_per_worker=args.gpus_per_worker,
+                        workers=args.workers, trainer=args.trainer, backoff_limit=args.backoff_limit,
+                        deadline_seconds=args.job_deadline, ttl_seconds=args.job_ttl,
                         node_selector=_pairs(args.gpu_node_selector, "--gpu-node-selector"),
-                        tolerations=_tolerations(args.gpu_toleration))
-    settings.check()
-    return settings
+                        tolerations=_tolerations(args.gpu_toleration), cpu_request=args.cpu_request,
+                        memory_request=args.memory_request)
+    return KubernetesOptions(settings, args.context, args.kubeconfig, args.poll_seconds, args.pending_timeout,
+                             args.dry_run, args.manifests_dir)
 
 
-def step_args(step: Step, config: Any, inputs: dict, outputs: dict, run: common.Run, paths: render.PathMap,
-              settings: Settings) -> list[str]:
-    """The pod's container args: k8s_entry, its options, the component and its CLI args (cluster paths).
+def step_args(spec: ComponentSpec, config: Any, inputs: dict, outputs: dict, run: common.Run,
+              paths: render.PathMap, settings: Settings) -> list[str]:
+    """The pod's container args: k8s_entry, its options, the step's module and CLI args (cluster paths).
 
-    The deployed model and the previous statistics are looked up by the pod on the artifacts volume: the
-    host's serving dir and runs dir, where pipeline.py finds them, are not what the cluster has.
+    Lookup inputs (the deployed model, the previous statistics) are found by the pod on the artifacts
+    volume: the host's serving dir and runs dir are not what the cluster has.
     """
-    entry = render.worker_entry_args(run.run_id, settings) if step.name == "train" else []
-    cluster_inputs = {}
-    for name, path in inputs.items():
-        if name == "baseline_model":
-            entry += ["--baseline-from", str(render.ARTIFACTS / "serving" / run.config.push.model_name)]
-        elif name == "previous_statistics":
-            entry += ["--previous-stats-from", str(render.ARTIFACTS / "runs")]
-        else:
-            cluster_inputs[name] = paths.to_cluster(path, f"--{name.replace('_', '-')}")
+    entry = render.worker_entry_args(spec, run.run_id, settings)
+    entry += ["--pipeline-root", str(render.ARTIFACTS / "runs"), "--serving-dir", str(render.ARTIFACTS / "serving"),
+              "--run-id", run.run_id, "--model-name", run.where.model_name]
+    looked_up = {i.name for i in spec.inputs if isinstance(i.source, Lookup)}
+    cluster_inputs = {name: paths.to_cluster(path, f"--{name.replace('_', '-')}")
+                      for name, path in inputs.items() if name not in looked_up}
     cluster_outputs = {name: paths.to_cluster(path, f"--{name.replace('_', '-')}") for name, path in outputs.items()}
-    return [render.ENTRY, *entry, step.module, *common.cli_args(config, cluster_inputs, cluster_outputs)]
+    return [render.ENTRY, *entry, spec.module, *common.cli_args(config, cluster_inputs, cluster_outputs)]
 
 
-def tensorboard_hint(args: argparse.Namespace, run: common.Run) -> str:
-    context = f" --context {args.context}" if args.context else ""
-    return (f"TensorBoard of this run: kubectl{context} -n {args.namespace} port-forward svc/{TENSORBOARD} "
+def tensorboard_hint(options: KubernetesOptions, run: common.Run) -> str:
+    context = f" --context {options.context}" if options.context else ""
+    return (f"TensorBoard of this run: kubectl{context} -n {options.settings.namespace} port-forward svc/{TENSORBOARD} "
             f"6006:6006, then open http://localhost:6006/?runFilter={run.run_id} (its logs: "
             f"{render.ARTIFACTS}/runs/{run.run_id}/train/logs on the {PVC} volume)")
 
@@ -141,32 +147,34 @@ def tensorboard_hint(args: argparse.Namespace, run: common.Run) -> str:
 class Executor:
     """Runs one step as a Job (or Service + Indexed Job, or TFJob) and returns its result."""
 
-    def __init__(self, run: common.Run, settings: Settings, args: argparse.Namespace,
-                 cluster: watch.Cluster | None = None):
-        self.run, self.settings, self.args, self.cluster = run, settings, args, cluster
-        self.paths = render.PathMap(run.run_dir.parent, Path(run.params["serving_dir"] or "serving").resolve())
+    def __init__(self, run: common.Run, options: KubernetesOptions, cluster: watch.Cluster | None = None):
+        self.run, self.options, self.settings, self.cluster = run, options, options.settings, cluster
+        self.paths = render.PathMap(run.run_dir.parent, run.where.serving_dir.resolve())
 
-    def objects(self, step: Step, config: Any, inputs: dict, outputs: dict) -> list[dict]:
-        args = step_args(step, config, inputs, outputs, self.run, self.paths, self.settings)
-        return render.render_step(step, args, self.settings, self.run.run_id)
+    def objects(self, spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> list[dict]:
+        args = step_args(spec, config, inputs, outputs, self.run, self.paths, self.settings)
+        return render.render_step(spec, args, self.settings, self.run.run_id)
 
-    def __call__(self, step: Step, config: Any, inputs: dict, outputs: dict) -> dict:
-        objects = self.objects(step, config, inputs, outputs)
-        if self.args.dry_run:
-            written = render.write_manifests(objects, Path(self.args.manifests_dir))
+    def __call__(self, spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> cli.Record:
+        objects = self.objects(spec, config, inputs, outputs)
+        if self.options.dry_run:
+            written = render.write_manifests(objects, Path(self.options.manifests_dir))
             log.info("dry run: wrote %s; nothing submitted", ", ".join(p.name for p in written))
-            return {"dry_run": True, "manifests": [str(p) for p in written]}
-        return self.submit(step, objects)
+            return cli.Record(0, {"dry_run": True, "manifests": [str(p) for p in written]})
+        return self.submit(spec, objects)
 
-    def submit(self, step: Step, objects: list[dict]) -> dict:
+    def submit(self, spec: ComponentSpec, objects: list[dict]) -> cli.Record:
         main = objects[-1]
         name, kind = main["metadata"]["name"], main["kind"]
-        selector = render.run_selector(self.run.run_id, step.name)
+        selector = render.run_selector(self.run.run_id, spec.name)
+        sigterm = common.sigterm_raises(f"interrupted (SIGTERM) during {spec.name}; the run's Jobs were deleted. "
+                                        f"Re-run with another --run-id (or the same, once its Jobs are gone).")
         try:
-            for obj in objects:
-                watch.create(self.cluster, obj)
-            outcome = watch.watch(self.cluster, kind, name, step.name, selector)
-        except KeyboardInterrupt:
+            with sigterm:
+                for obj in objects:
+                    watch.create(self.cluster, obj)
+                outcome = watch.watch(self.cluster, kind, name, spec.name, selector)
+        except (KeyboardInterrupt, common.Terminated, watch.Stuck):  # nothing may stay on the cluster
             self.cancel()
             raise
         except ApiException as exc:
@@ -177,19 +185,24 @@ class Executor:
             if any(obj["kind"] == "Service" for obj in objects):
                 watch.delete_service(self.cluster, name)  # the workers' DNS names are needed no longer
         if not outcome.succeeded:
-            raise failure_error(step.name, name, outcome, self.settings, selector)
-        if step.name == "train":
-            log.info("%s", tensorboard_hint(self.args, self.run))
-        if outcome.result is None:  # the component's outputs are on the volume, but the run cannot go on blind
-            raise InfraError(f"{step.name}: Job {self.settings.namespace}/{name} succeeded but its log has no "
-                             f"result line (was the log rotated away?). Its outputs are on the {PVC} volume "
-                             f"under {render.ARTIFACTS}/runs/{self.run.run_id}/{step.name}; re-run the pipeline.")
-        return outcome.result
+            return failure_record(spec.name, name, outcome, self.settings, selector)
+        if outcome.record is None:  # the step's outputs are on the volume, but the run cannot go on blind
+            raise InfraError(f"{spec.name}: Job {self.settings.namespace}/{name} succeeded but its log has no "
+                             f"record line (was the log rotated away?). Its outputs are on the {PVC} volume "
+                             f"under {render.ARTIFACTS}/runs/{self.run.run_id}/{spec.name}; re-run the pipeline.")
+        return outcome.record
 
     def cancel(self) -> None:
         selector = render.run_selector(self.run.run_id)
         deleted = watch.cancel(self.cluster, selector, tfjobs=self.settings.trainer == "tfjob")
         log.warning("interrupted: deleted %s", ", ".join(deleted) or "nothing (no Job of this run was left)")
+
+
+def failure_record(step: str, name: str, outcome: watch.Outcome, settings: Settings, selector: str) -> cli.Record:
+    """A failed Job's record: the failed pod's own record (exit code and full message) with where to look;
+    the infrastructure's verdict when no pod exited with a code of its own."""
+    error = failure_error(step, name, outcome, settings, selector)
+    return cli.Record(error.exit_code, None, error.message)
 
 
 def failure_error(step: str, name: str, outcome: watch.Outcome, settings: Settings, selector: str) -> PipelineError:
@@ -205,8 +218,8 @@ def failure_error(step: str, name: str, outcome: watch.Outcome, settings: Settin
     if outcome.exit_code is None:
         return InfraError(f"{where}: {outcome.message or 'no pod exited with a code'}. Check scheduling and image "
                           f"pulls: kubectl -n {settings.namespace} describe job {name}")
-    detail = outcome.error_line.split(": ", 1)[-1] if outcome.error_line else describe(outcome.exit_code)
-    return error_for_exit_code(outcome.exit_code, f"{where}, exit code {outcome.exit_code}: {detail} {logs}")
+    detail = outcome.record.error if outcome.record and outcome.record.error else describe(outcome.exit_code)
+    return error_for_exit_code(outcome.exit_code, f"{where}, exit code {outcome.exit_code}: {detail}\n{logs}")
 
 
 def api_error(exc, what: str) -> PipelineError:
@@ -227,12 +240,12 @@ def unreachable(exc: Exception) -> InfraError:
                       f"the cluster is up (kubectl cluster-info).")
 
 
-def api_client(args: argparse.Namespace):
+def api_client(options: KubernetesOptions):
     from kubernetes import client, config as kube_config
 
     try:
-        if args.kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-            return kube_config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+        if options.kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return kube_config.new_client_from_config(config_file=options.kubeconfig, context=options.context)
         configuration = client.Configuration()
         kube_config.load_incluster_config(client_configuration=configuration)
         return client.ApiClient(configuration)
@@ -254,13 +267,11 @@ def preflight(cluster: watch.Cluster) -> None:
         raise unreachable(exc) from None
 
 
-def executor(args: argparse.Namespace, run: common.Run) -> Executor:
-    settings = settings_from(args)
-    if args.dry_run:
-        if not args.manifests_dir:
-            raise UsageError("--dry-run needs --manifests-dir DIR: the folder to write the manifests to.")
-        return Executor(run, settings, args)
-    cluster = watch.Cluster(api_client(args), settings.namespace, args.poll_seconds)
+def executor(options: KubernetesOptions, run: common.Run) -> Executor:
+    if options.dry_run:
+        return Executor(run, options)
+    cluster = watch.Cluster(api_client(options), options.settings.namespace, options.poll_seconds,
+                            options.pending_timeout)
     preflight(cluster)
-    log.info("%s", tensorboard_hint(args, run))
-    return Executor(run, settings, args, cluster)
+    log.info("%s", tensorboard_hint(options, run))
+    return Executor(run, options, cluster)

@@ -1,50 +1,76 @@
-"""The local runner: each component in this process (default) or in its container (--containers)."""
+"""The local runner: each step in this process (default), as worker processes (a distributed step with
+--workers N), or in its container (--containers)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 from pathlib import Path
 from typing import Any
 
-from components.dag import Step
-from components.errors import UsageError
+from components import cli
+from components.errors import PipelineError, UsageError
+from components.spec import OUTPUT, ComponentSpec
+
+MAX_WORKERS = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalOptions:
+    workers: int = 1
+    containers: bool = False
+    image_tag: str | None = None     # None: the project version (an explicit tag only warns on old code)
+    gpu: bool = False
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise UsageError(f"--workers {self.workers} is out of range: use 1 to {MAX_WORKERS}.")
+        if self.workers > 1 and self.containers:  # one container per step; several trainers: kubernetes
+            raise UsageError(f"--workers {self.workers} does not combine with --containers: drop one of them "
+                             f"(multi-worker training in containers is what --runner=kubernetes does).")
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("local runner")
     group.add_argument("--containers", action="store_true",
                        help="run each component in its Docker image instead of in this process")
-    from components.runners import docker  # its flags (--image-tag, --gpu) belong to --containers
-
-    docker.add_flags(group)
-    group.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="train with N worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy); "
-                            "default 1")
+    group.add_argument("--gpu", action="store_true",
+                       help="with --containers: trainer-image steps in bankpipe-trainer-gpu, with every GPU")
 
 
-def in_process(step: Step, config: Any, inputs: dict[str, Path | None], outputs: dict[str, Path]) -> dict:
-    component = importlib.import_module(step.module)
-    return component.run(config, inputs, outputs)
+def options_from(args: argparse.Namespace) -> LocalOptions:
+    return LocalOptions(workers=args.workers, containers=args.containers, image_tag=args.image_tag, gpu=args.gpu,
+                        debug=args.debug)
 
 
-def with_train_workers(execute: Any, workers: int) -> Any:
-    """The train step as `workers` processes (TF_CONFIG each); every other step as `execute` runs it."""
+def in_process(spec: ComponentSpec, config: Any, inputs: dict[str, Path | None],
+               outputs: dict[str, Path]) -> cli.Record:
+    """run() here; its outcome recorded in its output directory, as a component CLI records it."""
+    component = importlib.import_module(spec.module)
+    try:
+        record = cli.Record(0, component.run(config, inputs, outputs))
+    except PipelineError as exc:
+        record = cli.Record.of_error(exc)
+    cli.write_record(outputs[OUTPUT], record)
+    return record
+
+
+def with_workers(execute: Any, workers: int) -> Any:
+    """Distributed steps as `workers` processes (TF_CONFIG each); every other step as `execute` runs it."""
     from components.runners.workers import run_workers
 
-    def execute_step(step: Step, config: Any, inputs: dict, outputs: dict) -> dict:
-        if step.name == "train":
-            return run_workers(step.module, config, inputs, outputs, workers)
-        return execute(step, config, inputs, outputs)
+    def execute_step(spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> cli.Record:
+        if spec.distributed:
+            return run_workers(spec.module, config, inputs, outputs, workers)
+        return execute(spec, config, inputs, outputs)
 
     return execute_step
 
 
-def executor(args: argparse.Namespace, run) -> Any:
-    workers = getattr(args, "workers", 1) or 1
-    if workers < 1 or workers > 64:
-        raise UsageError(f"--workers {workers} is out of range: use 1 to 64.")
-    if getattr(args, "containers", False):
+def executor(options: LocalOptions, run) -> Any:
+    if options.containers:
         from components.runners import docker
 
-        return docker.executor(args, run)
-    return with_train_workers(in_process, workers) if workers > 1 else in_process
+        return docker.executor(docker.DockerOptions(options.image_tag, options.gpu, options.debug), run)
+    return with_workers(in_process, options.workers) if options.workers > 1 else in_process

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import components
-from components import artifacts, io
-from components.errors import error_for_exit_code
+from components import cli
 from components.runners.common import cli_args
 
 log = logging.getLogger("pipeline")
@@ -41,56 +40,55 @@ def tf_configs(workers: int) -> list[dict]:
     return [{"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(workers)]
 
 
-def _stream(name: str, process: subprocess.Popen, errors: list[str]) -> None:
+def _stream(name: str, process: subprocess.Popen, lines: list[str]) -> None:
     for line in process.stdout:
-        sys.stderr.write(f"[{name}] {line}")
-        if " ERROR " in line:
-            errors.append(line.split(": ", 1)[-1].strip())
+        lines.append(line.rstrip("\n"))
+        if not line.startswith(cli.RECORD_MARKER):
+            sys.stderr.write(f"[{name}] {line}")
 
 
 def start_worker(module: str, args: list[str], tf_config: dict) -> subprocess.Popen:
-    env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
+    env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), **{cli.RECORD_LINE_ENV: "1"})
     return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def run_workers(module: str, config: Any, inputs: dict, outputs: dict, workers: int) -> dict:
-    """Start the workers, stream their logs, stop all if one fails; the chief's result.json is the result."""
+def run_workers(module: str, config: Any, inputs: dict, outputs: dict, workers: int) -> cli.Record:
+    """Start the workers, stream their logs, stop all if one fails. The record is the first failed worker's
+    (its exit code with its own message), else the chief's."""
     args = cli_args(config, inputs, outputs)
-    processes, errors, threads = [], [[] for _ in range(workers)], []
+    processes, logs, threads = [], [[] for _ in range(workers)], []
     for index, tf_config in enumerate(tf_configs(workers)):
         processes.append(start_worker(module, args, tf_config))
-        thread = threading.Thread(target=_stream, args=(f"worker {index}", processes[-1], errors[index]), daemon=True)
+        thread = threading.Thread(target=_stream, args=(f"worker {index}", processes[-1], logs[index]), daemon=True)
         thread.start()
         threads.append(thread)
     log.info("%d workers on 127.0.0.1 (worker 0 is the chief)", workers)
     try:
-        codes = _wait(processes)
+        codes, first_failed = _wait(processes)
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
         for thread in threads:
             thread.join(timeout=10)
-    failed = [(i, code) for i, code in enumerate(codes) if code != 0]
-    if failed:
-        index, code = failed[0]
-        message = "; ".join(errors[index]) or f"worker {index} exited with code {code}"
-        raise error_for_exit_code(code, message)
-    return io.read_json(Path(outputs["output"]) / artifacts.RESULT)
+    index = 0 if first_failed is None else first_failed
+    return cli.record_from_log(codes[index], logs[index])
 
 
-def _wait(processes: list[subprocess.Popen]) -> list[int]:
-    """Wait for all; when one fails, the others would hang in collectives: terminate them."""
+def _wait(processes: list[subprocess.Popen]) -> tuple[list[int], int | None]:
+    """Wait for all; when one fails, the others would hang in collectives: terminate them. Returns the exit
+    codes and the index of the worker that failed first (None when all succeeded)."""
     while True:
         codes = [p.poll() for p in processes]
-        if any(code not in (None, 0) for code in codes):
+        failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
+        if failed:
             for p in processes:
                 if p.poll() is None:
                     p.terminate()
-            return [p.wait() for p in processes]
+            return [p.wait() for p in processes], failed[0]
         if all(code == 0 for code in codes):
-            return codes
+            return codes, None
         try:
             processes[[c is None for c in codes].index(True)].wait(timeout=0.5)
         except subprocess.TimeoutExpired:

@@ -18,7 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-RESULT_MARKER = "BANKPIPE_RESULT "
+from components import cli
 
 
 @dataclasses.dataclass
@@ -28,6 +28,7 @@ class Attempt:
     code: int = 0
     log: str = ""
     result: dict | None = None
+    error: str = ""                 # the step's message, printed in its record line (exit codes 2-75)
 
 
 def ok(result: dict | None = None, log: str = "working") -> Attempt:
@@ -161,9 +162,11 @@ class StandInKubeApiServer:
         script = self.scripts.get(self.step_of(self.jobs[pod["_job"]]), [])
         attempt = script[pod["_attempt"]] if pod["_attempt"] < len(script) else ok()
         text = attempt.log + "\n" if attempt.log else ""
-        # what components.runners.k8s_entry prints after a successful component (the chief's result)
+        # the record line a step's CLI prints (cli.Record): the chief's result, or any failed pod's error
         if pod["status"]["phase"] == "Succeeded" and attempt.result is not None and pod["_index"] == 0:
-            text += RESULT_MARKER + json.dumps(attempt.result) + "\n"
+            text += cli.Record(0, attempt.result).line() + "\n"
+        elif attempt.kind == "exit" and attempt.error:
+            text += cli.Record(attempt.code, None, attempt.error).line() + "\n"
         return text
 
     def finish(self, job: dict, kind: str, reason: str, message: str) -> None:

@@ -13,12 +13,12 @@ import time
 
 import pytest
 
-from components import artifacts, io
+from components import artifacts, release, storage
 from components.runners import docker as docker_runner
 from tests.conftest import BANK_SCHEMA, ROOT, run_pipeline, sample_bank
 
 IMAGES = ("bankpipe-data", "bankpipe-trainer", "bankpipe-trainer-gpu")
-TAG = docker_runner.project_version()
+TAG = release.version()
 
 
 def _unavailable(reason: str):
@@ -101,7 +101,7 @@ def test_each_image_runs_as_non_root_read_only_without_network(client, repo):
     assert image.attrs["Config"]["Entrypoint"] == ["python", "-m"]
     assert image.attrs["Config"]["User"] == "10001:10001"
     assert f"{repo}:sha256-{image.id.split(':')[1][:12]}" in image.tags  # the content-digest tag
-    assert image.labels[docker_runner.CODE_LABEL] == docker_runner.code_digest()  # built from this checkout
+    assert image.labels[release.CODE_LABEL] == release.code_digest()  # built from this checkout
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def two_runs(tmp_path_factory, client, images):
 
 
 def manifest(root, name, run_id="r1"):
-    return io.read_json(root / name / "runs" / run_id / "manifest.json")
+    return storage.read_json(root / name / "runs" / run_id / "manifest.json")
 
 
 @pytest.mark.docker
@@ -135,7 +135,7 @@ def test_full_pipeline_in_containers_pushes_a_blessed_model(two_runs, images):
     # nothing is left behind: every container was removed
     import docker
 
-    assert not docker.from_env().containers.list(all=True, filters={"label": "bankpipe.run=r1"})
+    assert not docker.from_env().containers.list(all=True, filters={"label": f"{release.LABEL_RUN}=r1"})
 
 
 @pytest.mark.docker
@@ -143,9 +143,9 @@ def test_full_pipeline_in_containers_pushes_a_blessed_model(two_runs, images):
 def test_containerised_results_match_the_in_process_run(two_runs):
     root, codes = two_runs
     assert codes == {"containers": 0, "in_process": 0}
-    split = [io.read_json(root / n / "runs" / "r1" / "split" / artifacts.SPLIT_SUMMARY) for n in ("containers", "in_process")]
+    split = [storage.read_json(root / n / "runs" / "r1" / "split" / artifacts.SPLIT_SUMMARY) for n in ("containers", "in_process")]
     assert split[0] == split[1]
-    metrics = [io.read_json(root / n / "runs" / "r1" / "evaluate" / artifacts.METRICS)["candidate"]
+    metrics = [storage.read_json(root / n / "runs" / "r1" / "evaluate" / artifacts.METRICS)["candidate"]
                for n in ("containers", "in_process")]
     for key in ("accuracy", "auc", "precision", "recall", "f1"):
         assert metrics[0][key] == pytest.approx(metrics[1][key], abs=0.01), key
@@ -165,7 +165,7 @@ def test_validation_failure_in_a_container_matches_in_process(tmp_path, client, 
         codes[name] = run_pipeline("--data", str(data), "--schema", str(BANK_SCHEMA), "--pipeline-root",
                                    str(root / "runs"), "--serving-dir", str(root / "serving"), "--run-id", "bad",
                                    *flags)
-        steps = io.read_json(root / "runs" / "bad" / "manifest.json")["steps"]
+        steps = storage.read_json(root / "runs" / "bad" / "manifest.json")["steps"]
         assert steps["validate"]["status"] == "failed"
         assert {steps[s]["status"] for s in ("split", "train", "evaluate", "push")} == {"pending"}
         errors[name] = steps["validate"]["error"].replace(str(root), "<root>")
@@ -208,12 +208,6 @@ def test_paths_map_to_mounts_and_back(tmp_path):
     assert paths.to_host({"a": ["/artifacts/runs"]}) == {"a": ["/artifacts/runs"]}  # not a mount: unchanged
 
 
-def test_the_last_error_record_keeps_its_continuation_lines():
-    lines = ["07:03:37 INFO    __main__: statistics of 10 rows", "07:03:38 ERROR   pipeline: 1 column(s) bad:",
-             "  month: unexpected values", "Full report: /artifacts/run/validate/anomalies.txt"]
-    assert docker_runner.last_error(lines) == ("1 column(s) bad:\n  month: unexpected values\n"
-                                               "Full report: /artifacts/run/validate/anomalies.txt")
-    assert docker_runner.last_error(lines[:1]) is None
 
 
 @pytest.mark.docker
@@ -222,7 +216,7 @@ def test_sigterm_stops_the_run_and_removes_the_running_container(tmp_path, clien
     proc = subprocess.Popen([sys.executable, str(ROOT / "pipeline.py"), "--containers", "--pipeline-root",
                              str(tmp_path / "runs"), "--serving-dir", str(tmp_path / "serving"), "--run-id", run_id],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    label = {"label": [f"bankpipe.run={run_id}", "bankpipe.step=train"]}
+    label = {"label": [f"{release.LABEL_RUN}={run_id}", f"{release.LABEL_STEP}=train"]}
     deadline = time.monotonic() + 120
     while not client.containers.list(filters=label) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.5)
@@ -232,13 +226,13 @@ def test_sigterm_stops_the_run_and_removes_the_running_container(tmp_path, clien
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 75 and "interrupted (SIGTERM) during train" in err
-    assert not client.containers.list(all=True, filters={"label": f"bankpipe.run={run_id}"})
+    assert not client.containers.list(all=True, filters={"label": f"{release.LABEL_RUN}={run_id}"})
     assert (tmp_path / "runs" / run_id / "train").stat().st_uid == os.getuid()  # lent folders given back
 
 
 class FakeImage:
     def __init__(self, digest):
-        self.labels = {docker_runner.CODE_LABEL: digest}
+        self.labels = {release.CODE_LABEL: digest}
 
 
 def test_a_stale_image_is_refused_unless_its_tag_was_chosen(caplog):
@@ -246,4 +240,4 @@ def test_a_stale_image_is_refused_unless_its_tag_was_chosen(caplog):
         docker_runner.check_code("bankpipe-data:0.1.0", FakeImage("0123456789abcdef"), explicit_tag=False)
     docker_runner.check_code("bankpipe-data:old", FakeImage("0123456789abcdef"), explicit_tag=True)
     assert "built from other code" in caplog.text
-    docker_runner.check_code("bankpipe-data:0.1.0", FakeImage(docker_runner.code_digest()), explicit_tag=False)
+    docker_runner.check_code("bankpipe-data:0.1.0", FakeImage(release.code_digest()), explicit_tag=False)

@@ -1,4 +1,4 @@
-"""components.runners.k8s_entry: TF_CONFIG from the completion index, cluster look-ups, the result line."""
+"""components.runners.k8s_entry: TF_CONFIG from the completion index, lookups on the volume, the record line."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,8 @@ import types
 
 import pytest
 
-from components import strategy
+from components import artifacts, cli, lookups, strategy
+from components.steps import evaluate, validate
 from components.runners import k8s_entry
 
 
@@ -24,25 +25,23 @@ def test_tf_config_from_the_completion_index_spans_every_pod_with_worker_0_as_ch
 
 
 @pytest.fixture
-def fake_component(monkeypatch, tmp_path):
-    """A component module that records the environment and args it was run with and writes result.json."""
+def fake_component(monkeypatch):
+    """A step module (validate's spec, a recording main) that stands in for a real step: these tests are
+    about what the entry hands the step, not about the step."""
     seen = {}
 
     def main(argv):
-        seen.update(argv=argv, tf_config=os.environ.get("TF_CONFIG"))
-        output = argv[argv.index("--output") + 1]
-        os.makedirs(output, exist_ok=True)
-        with open(os.path.join(output, "result.json"), "w") as f:
-            json.dump({"ok": True}, f)
+        seen.update(argv=argv, tf_config=os.environ.get("TF_CONFIG"), record_line=os.environ.get(cli.RECORD_LINE_ENV))
         return 0
 
-    monkeypatch.setitem(sys.modules, "components.fake_step", types.SimpleNamespace(main=main))
-    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.setitem(sys.modules, "components.fake_step", types.SimpleNamespace(main=main, SPEC=validate.SPEC))
+    for name in ("TF_CONFIG", cli.RECORD_LINE_ENV):  # set, then removed: monkeypatch restores "unset" afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return seen
 
 
-def test_entry_sets_tf_config_runs_the_component_and_prints_its_result(fake_component, monkeypatch, tmp_path,
-                                                                       capsys):
+def test_entry_sets_tf_config_and_asks_the_step_for_its_record_line(fake_component, monkeypatch, tmp_path):
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "2")
     out = tmp_path / "runs" / "r1" / "train"
     code = k8s_entry.main(["--workers", "3", "--worker-job", "job", "--worker-service", "svc",
@@ -50,23 +49,25 @@ def test_entry_sets_tf_config_runs_the_component_and_prints_its_result(fake_comp
     assert code == 0
     assert json.loads(fake_component["tf_config"]) == k8s_entry.tf_config(2, 3, "job", "svc", 2222)
     assert fake_component["argv"] == ["--split", "s", "--output", str(out)]
-    assert capsys.readouterr().out.splitlines()[-1] == k8s_entry.RESULT_MARKER + '{"ok":true}'
-    os.environ.pop("TF_CONFIG", None)  # main set it in this process
+    assert fake_component["record_line"] == "1"
 
 
-def test_entry_finds_the_deployed_model_and_the_previous_runs_statistics(fake_component, tmp_path):
-    serving, runs = tmp_path / "serving", tmp_path / "runs"
+def test_lookup_inputs_are_found_on_the_volume_by_the_hosts_rules(fake_component, tmp_path):
+    runs, serving = tmp_path / "runs", tmp_path / "serving"
     (serving / "bank" / "1").mkdir(parents=True)
     (serving / "bank" / "2").mkdir()
-    for run in ("old", "failed"):
+    for run in ("old", "failed", "new"):
         (runs / run / "validate").mkdir(parents=True)
-        (runs / run / "validate" / "stats.pb").write_bytes(b"")
-    (runs / "old" / "validate" / "result.json").write_text("{}")  # only "old" succeeded
-    assert k8s_entry.main(["--baseline-from", str(serving / "bank"), "--previous-stats-from", str(runs),
-                           "components.fake_step", "--output", str(runs / "new" / "validate")]) == 0
+        (runs / run / "validate" / artifacts.STATS).write_bytes(b"")
+    (runs / "old" / "validate" / artifacts.RESULT).write_text("{}")  # only "old" succeeded
+    (runs / "new" / "validate" / artifacts.RESULT).write_text("{}")  # this run's own attempt: skipped
+    where = ["--pipeline-root", str(runs), "--serving-dir", str(serving), "--run-id", "new", "--model-name", "bank"]
+    assert k8s_entry.main([*where, "components.fake_step", "--output", str(runs / "new" / "validate")]) == 0
     argv = fake_component["argv"]
-    assert argv[argv.index("--previous-statistics") + 1] == str(runs / "old" / "validate" / "stats.pb")
-    assert argv[argv.index("--baseline-model") + 1] == str(serving / "bank" / "2")
+    assert argv[argv.index("--previous-statistics") + 1] == str(runs / "old" / "validate" / artifacts.STATS)
+    assert "--baseline-model" not in argv  # validate's spec has no such input
+    found = k8s_entry.lookup_args(evaluate.SPEC, lookups.Where(runs, serving, "new", "bank"))
+    assert found == ["--baseline-model", str(serving / "bank" / "2")]
 
 
 def test_no_tf_config_for_a_single_worker_or_when_the_operator_set_one(fake_component, monkeypatch, tmp_path):

@@ -22,7 +22,8 @@ K8S_VERSIONS = ("1.31.0", "1.33.0")
 KUBECTL = shutil.which("kubectl")
 CASES = {"cpu-1": [], "cpu-4": ["--workers", "4"], "gpu-1": ["--gpus-per-worker", "1"],
          "gpu-4": ["--gpus-per-worker", "2", "--workers", "4", "--image-registry", "registry.example:5000/ml"],
-         "tfjob-4": ["--trainer", "tfjob", "--workers", "4", "--gpus-per-worker", "1"]}
+         "tfjob-4": ["--trainer", "tfjob", "--workers", "4", "--gpus-per-worker", "1"],
+         "small-node": ["--workers", "2", "--cpu-request", "250m", "--memory-request", "8Gi"]}
 
 
 def dry_run(tmp_path: Path, *flags: str) -> Path:
@@ -60,6 +61,19 @@ def validate_object(obj: dict) -> None:
                                               "template": template}, version, strict=True)
         else:
             kubernetes_validate.validate(obj, version, strict=True)
+
+
+def through_client_models(obj: dict) -> None:
+    """The kubernetes client's own models take the object unchanged: what the client would submit is what
+    was rendered (a GPU count written as a number instead of a quantity string fails here)."""
+    from kubernetes import client
+
+    api = client.ApiClient()
+    objs = [{"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"}, "template": t}
+            for t in k8s_tfjob.pod_templates(obj).values()] if obj["kind"] == "TFJob" else [obj]
+    for item in objs:
+        model = api._ApiClient__deserialize(item, f"V1{item['kind']}")  # the client's deserializer, by type
+        assert api.sanitize_for_serialization(model) == item, f"{item['kind']} changes through the client's models"
 
 
 def pod_specs(obj: dict) -> list[dict]:
@@ -103,7 +117,8 @@ def test_dry_run_writes_valid_manifests_one_object_per_file(tmp_path, case):
     out = dry_run(tmp_path, *CASES[case])
     files = sorted(out.glob("*.yaml"))
     objects = [yaml.safe_load(p.read_text()) for p in files]
-    workers = 4 if "--workers" in CASES[case] else 1
+    flags = CASES[case]
+    workers = int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1
     kinds = sorted(o["kind"] for o in objects)
     if case.startswith("tfjob"):
         assert kinds == ["Job"] * 4 + ["TFJob"]
@@ -113,15 +128,23 @@ def test_dry_run_writes_valid_manifests_one_object_per_file(tmp_path, case):
     for obj in objects:
         validate_object(obj)
         check_beyond_schema(obj)
+        through_client_models(obj)
         assert obj["metadata"]["labels"][k8s_render.LABEL_RUN] == k8s_render.run_key("Run_1")
         assert obj["metadata"]["annotations"][k8s_render.ANNOTATION_RUN_ID] == "Run_1"
     train = next(o for o in objects if o["metadata"]["labels"][k8s_render.LABEL_STEP] == "train"
                  and o["kind"] != "Service")
     pod = pod_specs(train)[0]
-    gpus = pod["containers"][0]["resources"]["limits"].get("nvidia.com/gpu", 0)
+    gpus = int(pod["containers"][0]["resources"]["limits"].get("nvidia.com/gpu", "0"))
     assert gpus == (2 if case == "gpu-4" else 1 if "gpu" in " ".join(CASES[case]) else 0)
     assert pod["containers"][0]["image"].split("/")[-1].startswith("bankpipe-trainer-gpu:" if gpus else
                                                                    "bankpipe-trainer:")
+    if case == "small-node":  # every step's requests as asked; a limit below a request raised to it
+        for obj in objects:
+            for spec in pod_specs(obj):
+                resources = spec["containers"][0]["resources"]
+                assert resources["requests"] == {"cpu": "250m", "memory": "8Gi"}
+                assert resources["limits"]["memory"] == "8Gi"  # every template's limit is below 8Gi
+                assert parse_quantity(resources["limits"]["cpu"]) >= 1  # above 250m: kept
     if case == "gpu-4":
         assert pod["containers"][0]["image"] == "registry.example:5000/ml/bankpipe-trainer-gpu:0.1.0"
         assert train["spec"]["completionMode"] == "Indexed" and pod["subdomain"] == train["metadata"]["name"]
@@ -147,6 +170,7 @@ def test_kustomize_output_is_valid(tmp_path, overlay):
     validate_files(files)
     for obj in objects:
         check_beyond_schema(obj)
+        through_client_models(obj)
         if obj["kind"] == "Job":
             assert obj["spec"]["suspend"] is True  # templates: applying an overlay runs nothing
     pvc = next(o for o in objects if o["kind"] == "PersistentVolumeClaim")

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.conftest import run_pipeline
+from components import cli
 from tests.runners.fake_kube_api import Attempt, StandInKubeApiServer, ok
 
 METRICS = {"accuracy": 0.85, "auc": 0.92, "precision": 0.83, "recall": 0.86, "f1": 0.84, "loss": 0.36}
@@ -40,20 +41,22 @@ def test_success_runs_every_step_in_dag_order_with_logs_and_results(tmp_path, ca
     err = capsys.readouterr().err
     assert "[validate] INFO validate: 11162 rows, no anomalies" in err
     assert "port-forward svc/bankpipe-tensorboard 6006:6006" in err
-    assert "BANKPIPE_RESULT" not in err  # the result line is consumed, not echoed
-    # pods get in-cluster paths: the embedded data in the image, run dirs on the artifacts volume
+    assert cli.RECORD_MARKER not in err  # the record line is consumed, not echoed
+    # pods get in-cluster paths: the embedded data in the image, run dirs on the artifacts volume; lookups
+    # (previous statistics, deployed model) are left to the pod, which searches the volume's folders
     args = container_args(server, "validate")
-    assert args[:4] == ["components.runners.k8s_entry", "--previous-stats-from", "/artifacts/runs",
-                        "components.validate"]
+    assert args[:10] == ["components.runners.k8s_entry", "--pipeline-root", "/artifacts/runs", "--serving-dir",
+                         "/artifacts/serving", "--run-id", "r1", "--model-name", "bank", "components.steps.validate"]
     assert args[args.index("--data") + 1] == "/app/data/bank.csv"
     assert args[args.index("--output") + 1] == "/artifacts/runs/r1/validate"
-    assert "--baseline-from" in container_args(server, "evaluate")
+    assert "--previous-statistics" not in args and "--baseline-model" not in container_args(server, "evaluate")
     push = container_args(server, "push")
     assert push[push.index("--serving-dir") + 1] == "/artifacts/serving"
 
 
 def test_failed_validation_fails_its_job_at_once_and_stops_the_run(tmp_path, capsys):
-    failing = Attempt("exit", 4, "12:00:00 ERROR   pipeline: 2 anomalies: column 'age' has values out of range")
+    failing = Attempt("exit", 4, "12:00:00 ERROR   pipeline: 2 anomalies: column 'age' has values out of range",
+                      error="2 anomalies: column 'age' has values out of range\n  age: 3 values above 120")
     with StandInKubeApiServer({"validate": [failing]}) as server:
         assert run_on(server, tmp_path) == 4
     assert server.created == [("Job", "bp-r1-validate")]
@@ -67,7 +70,7 @@ def test_failed_validation_fails_its_job_at_once_and_stops_the_run(tmp_path, cap
 
 
 def test_eviction_is_retried_without_counting_and_exit_75_counts_against_backoff(tmp_path, capsys):
-    train = [Attempt("evicted", log="epoch 1"), Attempt("exit", 75, "ERROR pipeline: disk full"), ok({"epochs_run": 3})]
+    train = [Attempt("evicted", log="epoch 1"), Attempt("exit", 75, "ERROR pipeline: disk full", error="disk full"), ok({"epochs_run": 3})]
     with StandInKubeApiServer({**GOOD, "train": train}) as server:
         assert run_on(server, tmp_path, "--backoff-limit", "1") == 0
     assert server.attempts["bp-r1-train/0"] == 3

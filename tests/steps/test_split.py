@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from components import artifacts, io, split
+from components import artifacts, storage
+from components.steps import split
 from components.config import SplitConfig
 from components.errors import DataError
 from tests.conftest import BANK_CSV, BANK_SCHEMA, sample_bank
@@ -28,19 +29,19 @@ def test_npz_split_of_the_bank_data(tmp_path):
     assert [summary["splits"][k]["rows"] for k in artifacts.SPLITS] == [8929, 1116, 1117]
     balance = [summary["splits"][k]["positive_fraction"] for k in artifacts.SPLITS]
     assert max(balance) - min(balance) < 0.01
-    arrays = io.load_npz(tmp_path / "train" / artifacts.NPZ_NAME)
+    arrays = storage.load_npz(tmp_path / "train" / artifacts.NPZ_NAME)
     assert arrays["deposit"].dtype == np.int64 and set(np.unique(arrays["deposit"])) == {0, 1}
     assert arrays["job"].dtype.kind == "U" and arrays["age"].dtype == np.float32
-    features = io.read_json(tmp_path / artifacts.FEATURES)
+    features = storage.read_json(tmp_path / artifacts.FEATURES)
     assert "age" in features["numeric"] and "job" in features["categorical"] and features["label"] == "deposit"
-    assert io.read_json(tmp_path / artifacts.SPLIT_SUMMARY) == summary
+    assert storage.read_json(tmp_path / artifacts.SPLIT_SUMMARY) == summary
 
 
 def test_tfrecord_split_is_gzipped_and_sharded(tmp_path):
     import tensorflow as tf
 
     run_split(tmp_path, format="tfrecord", shards=3)
-    files = io.tfrecord_files(tmp_path / "train", "train")
+    files = storage.tfrecord_files(tmp_path / "train", "train")
     assert len(files) == 3 and all(f.endswith(".tfrecord.gz") for f in files)
     with open(files[0], "rb") as handle:
         assert handle.read(2) == b"\x1f\x8b"  # gzip magic
@@ -70,7 +71,7 @@ def test_streaming_split_of_a_big_file_matches_the_in_memory_split(tmp_path):
                          chunk_rows=2000)
     assert streamed["streamed"] and not memory["streamed"]
     assert streamed["splits"] == memory["splits"]  # the same stratified draw, so the same rows per split
-    files = io.tfrecord_files(tmp_path / "streamed" / "train", "train")
+    files = storage.tfrecord_files(tmp_path / "streamed" / "train", "train")
     sizes = [sum(1 for _ in tf.data.TFRecordDataset(f, compression_type="GZIP")) for f in files]
     assert sum(sizes) == 8929 and max(sizes) - min(sizes) <= 1  # balanced shards
     with pytest.raises(UsageError, match="--format tfrecord"):

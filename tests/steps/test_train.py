@@ -1,6 +1,8 @@
 import pytest
 
-from components import artifacts, io, split, train
+from components import artifacts, storage
+from components.steps import split, train
+from components import training
 from components.config import SplitConfig, TrainConfig
 from tests.conftest import BANK_SCHEMA
 from tests.tensorboard_events import tags_by_run
@@ -20,7 +22,7 @@ def trained(trained_small):
 def test_training_writes_model_history_and_result(trained):
     root, _, result = trained
     assert result["strategy"] == "one_device" and result["replicas"] == 1 and result["epochs_run"] == 4
-    history = io.read_json(root / "train" / artifacts.HISTORY)
+    history = storage.read_json(root / "train" / artifacts.HISTORY)
     assert [e["epoch"] for e in history] == [1, 2, 3, 4]
     assert history[-1]["loss"] < history[0]["loss"]
     assert {"val_loss", "val_accuracy", "learning_rate"} <= set(history[0])
@@ -92,7 +94,7 @@ def test_bins_signed_log_and_ensemble_export_one_model_with_the_raw_signature(tm
                          weight_decay=0.001, steps_per_execution=4)
     train.run(config, {"split": split_dir}, {"output": tmp_path / "t"})
     serve = tf.saved_model.load(str(tmp_path / "t" / artifacts.MODEL)).signatures["serving_default"]
-    rows = io.load_npz(split_dir / "test" / artifacts.NPZ_NAME)
+    rows = storage.load_npz(split_dir / "test" / artifacts.NPZ_NAME)
     inputs = {name: tf.constant(rows[name]) for name in serve.structured_input_signature[1]}
     out = serve(**inputs)
     assert set(out) == {"probabilities", "positive_probability"}
@@ -123,10 +125,10 @@ def test_in_memory_input_gives_the_streamed_batches(tmp_path, small_bank_csv):
     from components.model import Preprocessor
 
     split_dir = make_split(tmp_path, small_bank_csv, "npz")
-    spec = FeatureSpec.from_dict(io.read_json(split_dir / artifacts.FEATURES))
+    spec = FeatureSpec.from_dict(storage.read_json(split_dir / artifacts.FEATURES))
     pre = Preprocessor(spec)
-    pre.adapt(io.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
-    cached = train.shuffled_batches(*train.in_memory_split(split_dir, "train", spec, pre), 64, shuffle_seed=3)
+    pre.adapt(storage.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
+    cached = training.shuffled_batches(*training.in_memory_split(split_dir, "train", spec, pre), 64, shuffle_seed=3)
     streamed = datasets.raw_batches(split_dir, "train", spec, 64, shuffle_seed=3)
     for (x, y), (raw, label) in zip(cached.take(5), streamed.take(5)):
         assert np.array_equal(y.numpy(), label.numpy())
@@ -136,7 +138,7 @@ def test_in_memory_input_gives_the_streamed_batches(tmp_path, small_bank_csv):
 @pytest.mark.parametrize("every, per_execution, expected", [(0, 128, 128), (10, 128, 10), (100, 64, 50),
                                                             (7, 4, 1), (256, 128, 128)])
 def test_steps_per_execution_divide_the_checkpoint_interval(every, per_execution, expected):
-    config = train.with_checkpoint_steps(TrainConfig(checkpoint_every_steps=every,
+    config = training.with_checkpoint_steps(TrainConfig(checkpoint_every_steps=every,
                                                      steps_per_execution=per_execution))
     assert config.steps_per_execution == expected
     assert not every or every % config.steps_per_execution == 0
@@ -147,7 +149,7 @@ def test_crosses_one_hot_joint_values_seen_often_enough_and_skip_absent_columns(
 
     import numpy as np
 
-    from components.config import CROSS_MIN_COUNT
+    from components.features import CROSS_MIN_COUNT
     from components.errors import UsageError
     from components.features import FeatureSpec
     from components.model import Preprocessor
@@ -184,11 +186,11 @@ def test_checkpoints_are_taken_with_the_early_stopping_state_when_the_clock_says
 
     class Observe(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            state = out / train.EARLY_STOPPING / "state.json"
+            state = out / artifacts.EARLY_STOPPING / artifacts.STATE
             checkpoint = tf.train.latest_checkpoint(str(out / artifacts.BACKUP / "chief"))
-            seen.append((io.read_json(state)["epoch"] if state.exists() else None, checkpoint is not None))
+            seen.append((storage.read_json(state)["epoch"] if state.exists() else None, checkpoint is not None))
 
-    train.train_and_evaluate(TrainConfig(epochs=3, patience=10, histogram_freq=0, checkpoint_secs=every_secs),
+    training.train_and_evaluate(TrainConfig(epochs=3, patience=10, histogram_freq=0, checkpoint_secs=every_secs),
                              split_dir, out, tf.distribute.get_strategy(), extra_callbacks=[Observe()])
     assert seen == ([(1, True), (2, True), (3, True)] if saved_each_epoch else [(None, False)] * 3)
 
@@ -201,12 +203,12 @@ def test_whole_split_validation_gives_the_loss_and_accuracy_keras_evaluate_gives
     from components.model import Preprocessor, build_classifier
 
     split_dir = make_split(tmp_path, small_bank_csv, "npz")
-    spec = FeatureSpec.from_dict(io.read_json(split_dir / artifacts.FEATURES))
+    spec = FeatureSpec.from_dict(storage.read_json(split_dir / artifacts.FEATURES))
     pre = Preprocessor(spec)
-    pre.adapt(io.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
+    pre.adapt(storage.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
     classifier = build_classifier(pre.width, TrainConfig())
-    classifier.fit(*train.in_memory_split(split_dir, "train", spec, pre), epochs=1, verbose=0)
-    features, labels = train.in_memory_split(split_dir, "validation", spec, pre)
+    classifier.fit(*training.in_memory_split(split_dir, "train", spec, pre), epochs=1, verbose=0)
+    features, labels = training.in_memory_split(split_dir, "validation", spec, pre)
     callback = train_callbacks.whole_split_validation(features, labels)
     callback.set_model(classifier)
     callback.on_train_begin()

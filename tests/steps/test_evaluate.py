@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from components import artifacts, evaluate, io
+from components import artifacts, storage
+from components.steps import evaluate
 from components.config import EvaluateConfig
 from components.errors import DataError
 from components.metrics import binary_metrics, roc_auc
@@ -37,7 +38,7 @@ def test_evaluate_scores_the_saved_model_and_writes_plots(trained_small, tmp_pat
     assert summary["baseline"] is None and summary["test_rows"] == 200 == candidate["examples"]
     assert 0.6 < candidate["accuracy"] <= 1 and 0.6 < candidate["auc"] <= 1
     assert sum(map(sum, candidate["confusion_matrix"])) == 200
-    assert io.read_json(tmp_path / artifacts.METRICS) == summary
+    assert storage.read_json(tmp_path / artifacts.METRICS) == summary
     for name in artifacts.PLOTS:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     tags = set().union(*tags_by_run(tmp_path / artifacts.LOGS).values())

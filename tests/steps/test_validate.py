@@ -1,6 +1,7 @@
 import pytest
 
-from components import artifacts, io, validate
+from components import artifacts, storage
+from components.steps import validate
 from components.config import ValidateConfig
 from components.errors import AnomaliesError, DataError
 from tests.conftest import BANK_CSV, BANK_SCHEMA, sample_bank
@@ -18,7 +19,7 @@ def test_bank_data_matches_the_committed_schema(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     html = (tmp_path / artifacts.STATS_HTML).read_text()
     assert "<facets-overview" in html and len(html) > 5000
-    stats = io.load_statistics(tmp_path / artifacts.STATS)
+    stats = storage.load_statistics(tmp_path / artifacts.STATS)
     assert {f.path.step[0] for f in stats.datasets[0].features} >= {"age", "job", "deposit"}
 
 
@@ -43,8 +44,8 @@ def test_each_anomaly_is_named_and_stops_with_exit_code_4(tmp_path, bank_frame):
 def test_schema_is_inferred_and_saved_when_none_is_given(tmp_path, small_bank_csv):
     result = run_validate(small_bank_csv, tmp_path, schema=None)
     assert result["schema"] == "inferred" and result["anomalies"] == 0
-    schema = io.load_schema(tmp_path / artifacts.SCHEMA)
-    assert {f.name for f in schema.feature} == set(io.read_csv(small_bank_csv).columns)
+    schema = storage.load_schema(tmp_path / artifacts.SCHEMA)
+    assert {f.name for f in schema.feature} == set(storage.read_csv(small_bank_csv).columns)
 
 
 def test_drift_against_the_previous_run_is_reported(tmp_path, bank_frame):

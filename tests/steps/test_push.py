@@ -2,7 +2,8 @@ import shutil
 
 import pytest
 
-from components import artifacts, io, push
+from components import artifacts, lookups, storage
+from components.steps import push
 from components.config import PushConfig
 from components.errors import GateRefused
 
@@ -24,8 +25,8 @@ def fake_run(tmp_path, metrics, baseline=None, **config):
     model = tmp_path / "model"
     (model / "variables").mkdir(parents=True, exist_ok=True)
     (model / "saved_model.pb").write_bytes(b"model bytes")
-    io.write_json(tmp_path / "evaluate" / artifacts.METRICS, {"candidate": metrics, "baseline": baseline,
-                                                              "baseline_model": None})
+    storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, {"candidate": metrics, "baseline": baseline,
+                                                              "deployed_version": None})
     return push.run(PushConfig(**config), {"model": model, "metrics": tmp_path / "evaluate"},
                     {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
 
@@ -35,7 +36,7 @@ def test_blessed_models_get_increasing_versions(tmp_path):
     second = fake_run(tmp_path, GOOD, baseline=GOOD)
     assert first["pushed_to"].endswith("bank/1") and second["pushed_to"].endswith("bank/2")
     assert (tmp_path / "serving" / "bank" / "2" / "saved_model.pb").read_bytes() == b"model bytes"
-    assert push.latest_version(tmp_path / "serving", "bank").name == "2"
+    assert lookups.latest_version(tmp_path / "serving", "bank").name == "2"
     visible = sorted(p.name for p in (tmp_path / "serving" / "bank").iterdir() if not p.name.startswith(".push"))
     assert visible == ["1", "2"]  # no half-copied temporary directories left
     assert "BLESSED" in (tmp_path / "push" / artifacts.GATE_TXT).read_text()
@@ -46,10 +47,10 @@ def test_refused_model_is_not_pushed_and_the_report_says_why(tmp_path):
     with pytest.raises(GateRefused, match=r"auc 0.8000 < 0.8500") as caught:
         fake_run(tmp_path, {"accuracy": 0.9, "auc": 0.80})
     assert caught.value.exit_code == 6
-    assert push.versions(tmp_path / "serving" / "bank") == [1]
+    assert lookups.versions(tmp_path / "serving" / "bank") == [1]
     report = (tmp_path / "push" / artifacts.GATE_TXT).read_text()
     assert "REFUSED" in report and "-0.0500" in report
-    assert io.read_json(tmp_path / "push" / artifacts.GATE_JSON)["blessed"] is False
+    assert storage.read_json(tmp_path / "push" / artifacts.GATE_JSON)["blessed"] is False
 
 
 def test_a_failed_copy_leaves_no_version(tmp_path, monkeypatch):
@@ -60,5 +61,5 @@ def test_a_failed_copy_leaves_no_version(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "copytree", broken_copy)
     with pytest.raises(Exception, match="No space left"):
         fake_run(tmp_path, GOOD)
-    assert push.versions(tmp_path / "serving" / "bank") == []
+    assert lookups.versions(tmp_path / "serving" / "bank") == []
     assert [p.name for p in (tmp_path / "serving" / "bank").iterdir()] == [".push.lock"]

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from components.errors import DataError
-from components.io.files import write_bytes, write_text
+from components.storage.files import write_bytes, write_text
 
 def load_schema(path: str | os.PathLike):
     from google.protobuf import text_format

@@ -1,32 +1,28 @@
-"""train: the Keras model under a tf.distribute strategy, with TensorBoard, early stopping and resume.
+"""The trainer's core: the Keras model under a tf.distribute strategy, with TensorBoard, early stopping and
+resume; no flags, no step paths. components/steps/train.py is the step around it (spec, run, CLI).
 
-`train_and_evaluate(config, split_dir, workdir, strategy)` is the tested core; `run` adds the strategy
-choice and the chief-only export of a SavedModel whose signature takes raw columns.
+`train_and_evaluate(config, split_dir, workdir, strategy)` is the tested core; `export` writes the SavedModel
+whose signature takes raw columns.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import os
-import shutil
 import signal
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from components import artifacts, cli, datasets, io, strategy as strategy_lib
+from components import artifacts, datasets, storage
 from components.config import TrainConfig
-from components.errors import DataError, InfraError, TrainingError, UsageError
+from components.errors import DataError, InfraError, TrainingError
 from components.features import FeatureSpec
 from components.model import Preprocessor, build_classifier, keras, serving_module
 from components import train_callbacks as callbacks_lib
 
 log = logging.getLogger(__name__)
 ADAPT_ROWS = 200_000  # means, variances and vocabularies settle long before this many rows
-EARLY_STOPPING = "early_stopping"  # beside backup/: Keras owns that directory and deletes it at the end
 
 
 def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chief: bool = True,
@@ -41,8 +37,8 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
 
     keras().utils.set_random_seed(config.seed)
     config = with_checkpoint_steps(config)
-    spec = FeatureSpec.from_dict(io.read_json(Path(split_dir) / artifacts.FEATURES))
-    counts = io.read_json(Path(split_dir) / artifacts.SPLIT_SUMMARY)["splits"]
+    spec = FeatureSpec.from_dict(storage.read_json(Path(split_dir) / artifacts.FEATURES))
+    counts = storage.read_json(Path(split_dir) / artifacts.SPLIT_SUMMARY)["splits"]
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas if config.per_replica_batch else config.batch_size
     log.info("global batch %d (%d per replica x %d replicas)", global_batch, global_batch // replicas, replicas)
@@ -166,7 +162,7 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
     clock = callbacks_lib.CheckpointClock(0 if multi_worker or config.checkpoint_every_steps else config.checkpoint_secs)
     backup = callbacks_lib.clocked_backup(backup_root / artifacts.BACKUP, clock,
                                           config.checkpoint_every_steps // config.steps_per_execution or "epoch")
-    early_stopping = callbacks_lib.resumable_early_stopping(backup_root / EARLY_STOPPING, config.patience, chief,
+    early_stopping = callbacks_lib.resumable_early_stopping(backup_root / artifacts.EARLY_STOPPING, config.patience, chief,
                                                             clock)
     # Keras' validation pass sets up an iterator and a test loop every epoch (~10 ms, as long as the
     # training steps of a bank epoch); a split in memory is scored in one call, before the callbacks
@@ -194,91 +190,40 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
             data.train, validation_data=data.validation, steps_per_epoch=data.steps,
             validation_steps=data.validation_steps, epochs=config.epochs,
             callbacks=callbacks + [sigterm] if main_thread else callbacks, verbose=0)
-    except callbacks_lib.Preempted as exc:
-        sigterm.save_state()
-        raise InfraError(f"training stopped: {exc}; the checkpoint in {backup_root / artifacts.BACKUP} is "
-                         f"complete. Re-run the same command (same --run-id) to resume.") from None
-    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:
-        raise DataError(f"cannot read the training data in {data.source}: "
-                        f"{datasets.tf_error_text(exc)}. Re-run the split component.") from None
+    except Exception as exc:
+        raise _fit_error(exc, sigterm, multi_worker, data.source, backup_root) from None
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous_handler or signal.SIG_DFL)
     if chief:
-        callbacks_lib.clear(backup_root / EARLY_STOPPING)
+        callbacks_lib.clear(backup_root / artifacts.EARLY_STOPPING)
     return history.history
+
+
+def _fit_error(exc: Exception, sigterm, multi_worker: bool, source, backup_root: Path) -> Exception:
+    """What a failed fit means: stopped by SIGTERM (75, state saved), damaged data (3), a lost peer worker
+    (75, retryable); anything else is raised as it is."""
+    import tensorflow as tf
+
+    if sigterm.fired is not None:  # whatever TensorFlow made of the Preempted raised in the signal handler
+        sigterm.save_state()
+        return InfraError(f"training stopped: {sigterm.fired}; the checkpoint in {backup_root / artifacts.BACKUP} "
+                          f"is complete. Re-run the same command (same --run-id) to resume.")
+    if isinstance(exc, (tf.errors.DataLossError, tf.errors.InvalidArgumentError)):
+        return DataError(f"cannot read the training data in {source}: {datasets.tf_error_text(exc)}. Re-run the "
+                         f"split component.")
+    if multi_worker and isinstance(exc, (tf.errors.UnavailableError, tf.errors.AbortedError,
+                                         tf.errors.CancelledError)):
+        # "Collective ops is aborted by: ... heartbeat timeout": a peer died. Retryable: every worker restarts
+        # and resumes from the last epoch checkpoint, which all of them saved together.
+        return InfraError(f"another training worker was lost ({datasets.tf_error_text(exc)}); every worker must "
+                          f"restart and resume from the checkpoint in {backup_root / artifacts.BACKUP}. Re-run "
+                          f"(on Kubernetes the Job retries exit 75 by itself).")
+    return exc
 
 
 def export(module, signature, path: Path) -> None:
     import tensorflow as tf
 
-    with io.atomic_dir(path) as tmp:
+    with storage.atomic_dir(path) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={"serving_default": signature})
-
-
-def check_shards(split_dir: Path, workers: int) -> None:
-    """Multi-worker input is sharded by file for TFRecords: every worker needs at least one shard."""
-    if workers > 1 and datasets.split_format(split_dir, "train") == "tfrecord":
-        shards = len(io.tfrecord_files(split_dir / "train", "train"))
-        if shards < workers:
-            raise UsageError(f"the training split has {shards} TFRecord shard(s) for {workers} workers: "
-                             f"re-run split with --shards {workers} or more (workers would starve).")
-
-
-def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None = None) -> dict:
-    """inputs: split (the split component's output); outputs: output dir (model/, logs/, backup/)."""
-    choice, strategy = strategy_lib.select(config.strategy, tf_config, config.cpu_replicas)
-    chief = strategy_lib.is_chief(tf_config)
-    out = Path(outputs["output"])
-    check_shards(Path(inputs["split"]), strategy_lib.cluster_size(tf_config))
-    # Other workers run the same steps (collectives need them) but write into scratch space.
-    workdir = out if chief else Path(tempfile.mkdtemp(prefix="train-worker-"))
-    try:
-        module, signature, history = train_and_evaluate(config, Path(inputs["split"]), workdir, strategy, chief,
-                                                        backup_root=out)
-        export(module, signature, workdir / artifacts.MODEL)
-    finally:
-        if not chief:
-            shutil.rmtree(workdir, ignore_errors=True)
-    result = {"strategy": choice.name, "replicas": strategy.num_replicas_in_sync, "chief": chief,
-              "epochs_this_session": len(history.get("loss", []))}
-    if chief:
-        epochs = io.read_json(out / artifacts.HISTORY) if (out / artifacts.HISTORY).exists() else []
-        best = min(epochs, key=lambda e: e["val_loss"]) if epochs else None
-        result.update(epochs_run=len(epochs), best_epoch=best and best["epoch"],
-                      best={k: v for k, v in (best or {}).items() if k != "epoch"})
-        log.info("model exported to %s (best epoch %s of %d)", out / artifacts.MODEL, result["best_epoch"],
-                 len(epochs))
-    return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    arg_parser = cli.parser("python -m components.train", "Train the Keras model on a split under a "
-                            "tf.distribute strategy; export a SavedModel taking raw columns. Reads "
-                            "TF_CONFIG for multi-worker training.", TrainConfig)
-    arg_parser.add_argument("--split", required=True, help="the split component's output directory")
-    arg_parser.add_argument("--output", required=True, help="output directory for this component")
-    args = cli.parse(arg_parser, argv)
-    cli.quiet_tensorflow()
-
-    def main_() -> None:
-        config = cli.config_lib.from_flags(TrainConfig, args)
-        tf_config = _tf_config(os.environ.get("TF_CONFIG"))
-        result = run(config, {"split": args.split}, {"output": args.output}, tf_config)
-        if result["chief"]:
-            cli.write_result(args.output, result)
-
-    return cli.run_cli(main_, args.debug)
-
-
-def _tf_config(text: str | None) -> dict | None:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InfraError(f"TF_CONFIG is not valid JSON ({exc}): {text[:200]!r}") from None
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

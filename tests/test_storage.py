@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from components import io
+from components import storage
 from components.errors import DataError
 
 
@@ -9,7 +9,7 @@ from components.errors import DataError
 def test_delimiter_is_detected(tmp_path, bank_frame, delimiter):
     path = tmp_path / "data.csv"
     bank_frame.head(50).to_csv(path, sep=delimiter, index=False)
-    frame = io.read_csv(path)
+    frame = storage.read_csv(path)
     assert list(frame.columns) == list(bank_frame.columns)
     assert len(frame) == 50
 
@@ -25,31 +25,31 @@ def test_malformed_csv_raises_data_error(tmp_path, content, message):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
-        io.read_csv(path)
+        storage.read_csv(path)
 
 
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(DataError, match="nope.csv does not exist"):
-        io.read_csv(tmp_path / "nope.csv")
+        storage.read_csv(tmp_path / "nope.csv")
 
 
 def test_atomic_file_leaves_nothing_when_the_write_fails(tmp_path):
     target = tmp_path / "out.json"
-    io.write_json(target, {"v": 1})
+    storage.write_json(target, {"v": 1})
     with pytest.raises(RuntimeError):
-        with io.atomic_file(target) as tmp:
+        with storage.atomic_file(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError("killed")
-    assert io.read_json(target) == {"v": 1}
+    assert storage.read_json(target) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
 def test_atomic_dir_replaces_only_on_success(tmp_path):
     target = tmp_path / "model"
-    with io.atomic_dir(target) as tmp:
+    with storage.atomic_dir(target) as tmp:
         (tmp / "a").write_text("1")
     with pytest.raises(RuntimeError):
-        with io.atomic_dir(target) as tmp:
+        with storage.atomic_dir(target) as tmp:
             (tmp / "b").write_text("2")
             raise RuntimeError("killed")
     assert sorted(p.name for p in target.iterdir()) == ["a"]
@@ -58,14 +58,14 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
 
 def test_npz_round_trip_and_pickle_refused(tmp_path):
     path = tmp_path / "data.npz"
-    io.save_npz(path, {"x": np.arange(3, dtype=np.float32), "s": np.array(["a", "b", "c"])})
-    loaded = io.load_npz(path)
+    storage.save_npz(path, {"x": np.arange(3, dtype=np.float32), "s": np.array(["a", "b", "c"])})
+    loaded = storage.load_npz(path)
     assert loaded["s"].tolist() == ["a", "b", "c"] and loaded["x"].dtype == np.float32
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, obj=np.array([{"evil": 1}], dtype=object))
     with pytest.raises(DataError, match="pickled"):
-        io.load_npz(pickled)
+        storage.load_npz(pickled)
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(path.read_bytes()[:40])
     with pytest.raises(DataError, match="corrupt or truncated|not a valid"):
-        io.load_npz(truncated)
+        storage.load_npz(truncated)

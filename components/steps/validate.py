@@ -15,12 +15,21 @@ from typing import Sequence
 
 import pandas as pd
 
-from components import artifacts, cli, io
+from components import artifacts, cli, lookups, storage
 from components.config import ValidateConfig
+from components.spec import DATA, SCHEMA, ComponentSpec, Input, Lookup
 from components.errors import AnomaliesError
 from components.features import canonical_labels, encode_labels, require_label
 
 log = logging.getLogger(__name__)
+
+SPEC = ComponentSpec(
+    name="validate", image="data",
+    description="Compute statistics of a CSV with TFDV and check them against a schema; exit 4 on anomalies.",
+    inputs=(Input("data", DATA, "CSV file (the delimiter is detected)"),
+            Input("schema", SCHEMA, "TFDV schema (.pbtxt); omitted: infer one and save it", required=False),
+            Input("previous_statistics", Lookup(lookups.previous_statistics),
+                  "stats.pb of an earlier run, to report drift", required=False)))
 
 
 def _tfdv():
@@ -50,7 +59,7 @@ def sample_rows(path: Path, config: ValidateConfig) -> tuple[pd.DataFrame, int]:
     rows_estimate = path.stat().st_size / max(len(head) / max(head.count(b"\n"), 1), 1)
     rate = min(1.0, config.sample_rows / rows_estimate)
     parts, rows = [], 0
-    for number, chunk in enumerate(io.read_csv_chunks(path, 200_000)):
+    for number, chunk in enumerate(storage.read_csv_chunks(path, 200_000)):
         rows += len(chunk)
         parts.append(chunk.sample(frac=rate, random_state=number))
     return pd.concat(parts, ignore_index=True), rows
@@ -108,7 +117,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     if size_mb > config.beam_threshold_mb and config.big_data == "beam":
         log.info("%s is %.0f MB (> %.0f MB): exact statistics through Beam, streaming", data, size_mb,
                  config.beam_threshold_mb)
-        delimiter = io.sniff_delimiter(data)
+        delimiter = storage.sniff_delimiter(data)
         require_label(pd.read_csv(data, sep=delimiter, nrows=1), config.label)
         stats = statistics_with_beam(data, delimiter)
         rows = int(stats.datasets[0].num_examples)
@@ -119,7 +128,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
             log.warning("%s is %.0f MB: statistics of a random sample of %d of its %d rows (rare values may be "
                         "missed; validate.big_data=beam computes exact statistics)", data, size_mb, len(frame), rows)
         else:
-            frame = io.read_csv(data)
+            frame = storage.read_csv(data)
             rows = len(frame)
         require_label(frame, config.label)
         frame[config.label] = canonical_labels(frame[config.label])
@@ -127,7 +136,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     log.info("statistics of %d rows x %d columns", rows, len(stats.datasets[0].features))
 
     if inputs.get("schema"):
-        schema, origin = io.load_schema(inputs["schema"]), "given"
+        schema, origin = storage.load_schema(inputs["schema"]), "given"
     else:
         schema, origin = infer_schema(stats), "inferred"
         log.info("no schema given: inferred one from this data (saved as %s)", out / artifacts.SCHEMA)
@@ -135,7 +144,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     problems = describe_anomalies(anomalies)
     drift = []
     if inputs.get("previous_statistics"):
-        drift = find_drift(stats, schema, io.load_statistics(inputs["previous_statistics"]), config)
+        drift = find_drift(stats, schema, storage.load_statistics(inputs["previous_statistics"]), config)
         log.info("drift against the previous run: %s", "; ".join(drift) if drift else "none")
     if frame is not None and not problems:
         encode_labels(frame[config.label], config.label)  # one class only: fail here, before any split
@@ -143,15 +152,15 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     if duplicates:
         log.warning("%d duplicated rows (kept; they may leak between splits)", duplicates)
 
-    io.save_proto_binary(out / artifacts.STATS, stats)
-    io.write_text(out / artifacts.STATS_HTML, statistics_html(stats))
-    io.save_proto_text(out / artifacts.SCHEMA, schema)
-    io.save_proto_text(out / artifacts.ANOMALIES, anomalies)
-    io.write_text(out / artifacts.ANOMALIES_TXT, "\n".join(problems) + "\n" if problems else "no anomalies\n")
-    io.write_text(out / artifacts.DRIFT_TXT, "\n".join(drift) + "\n" if drift else "no drift\n")
+    storage.save_proto_binary(out / artifacts.STATS, stats)
+    storage.write_text(out / artifacts.STATS_HTML, statistics_html(stats))
+    storage.save_proto_text(out / artifacts.SCHEMA, schema)
+    storage.save_proto_text(out / artifacts.ANOMALIES, anomalies)
+    storage.write_text(out / artifacts.ANOMALIES_TXT, "\n".join(problems) + "\n" if problems else "no anomalies\n")
+    storage.write_text(out / artifacts.DRIFT_TXT, "\n".join(drift) + "\n" if drift else "no drift\n")
     result = {"rows": rows, "schema": origin, "anomalies": len(problems), "drift": drift,
               "duplicated_rows": duplicates, "sampled": sampled}
-    io.write_json(out / artifacts.VALIDATE_RESULT, result)
+    storage.write_json(out / artifacts.VALIDATE_RESULT, result)
 
     if problems:
         raise AnomaliesError(f"{len(problems)} column(s) of {data} do not match the schema:\n  "
@@ -163,13 +172,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.component_main(
-        argv, "python -m components.validate", "Compute statistics of a CSV with TFDV and check them against a "
-        "schema; exit 4 on anomalies.", ValidateConfig, run,
-        [cli.PathFlag("data", "CSV file (the delimiter is detected)"),
-         cli.PathFlag("schema", "TFDV schema (.pbtxt); omitted: infer one and save it", required=False),
-         cli.PathFlag("previous_statistics", "stats.pb of an earlier run, to report drift", required=False),
-         cli.OUTPUT])
+    return cli.component_main(argv, SPEC, ValidateConfig, run)
 
 
 if __name__ == "__main__":

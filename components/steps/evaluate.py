@@ -11,13 +11,23 @@ from typing import Sequence
 
 import numpy as np
 
-from components import artifacts, cli, datasets, io, plots
+from components import artifacts, cli, datasets, lookups, plots, storage
 from components.config import EvaluateConfig
+from components.spec import ComponentSpec, Input, Lookup, StepOutput
 from components.errors import DataError
 from components.features import FeatureSpec
 from components.metrics import binary_metrics
 
 log = logging.getLogger(__name__)
+
+SPEC = ComponentSpec(
+    name="evaluate", image="trainer",
+    description="Score the test split with the exported SavedModel (and the deployed one, if any); write metrics "
+                "and plots.",
+    inputs=(Input("model", StepOutput("train", artifacts.MODEL), "SavedModel directory (train's model/)"),
+            Input("split", StepOutput("split"), "the split component's output directory"),
+            Input("baseline_model", Lookup(lookups.deployed_model), "the deployed SavedModel to compare with",
+                  required=False)))
 SCALARS = ("loss", "accuracy", "auc", "precision", "recall", "f1")
 
 
@@ -63,7 +73,7 @@ def write_tensorboard(logs_dir: Path, metrics: dict, images: dict[str, bytes]) -
 def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: model (SavedModel dir), split (split output), baseline_model (optional); outputs: output dir."""
     split_dir, out = Path(inputs["split"]), Path(outputs["output"])
-    spec = FeatureSpec.from_dict(io.read_json(split_dir / artifacts.FEATURES))
+    spec = FeatureSpec.from_dict(storage.read_json(split_dir / artifacts.FEATURES))
     features, labels = datasets.to_numpy(datasets.raw_batches(split_dir, "test", spec, config.batch_size),
                                          artifacts.split_path(split_dir, "test"))
 
@@ -81,21 +91,16 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     images = dict(zip(artifacts.PLOTS, (plots.roc_png(curves), plots.precision_recall_png(curves),
                                          plots.confusion_png(results["candidate"]["confusion_matrix"]))))
     for name, png in images.items():
-        io.write_bytes(out / name, png)
+        storage.write_bytes(out / name, png)
     write_tensorboard(out / artifacts.LOGS, results["candidate"], images)
     summary = {"candidate": results["candidate"], "baseline": results.get("baseline"),
-               "baseline_model": str(baseline_dir) if baseline_dir else None, "test_rows": int(len(labels))}
-    io.write_json(out / artifacts.METRICS, summary)
+               "deployed_version": str(baseline_dir) if baseline_dir else None, "test_rows": int(len(labels))}
+    storage.write_json(out / artifacts.METRICS, summary)
     return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.component_main(
-        argv, "python -m components.evaluate", "Score the test split with the exported SavedModel (and the "
-        "deployed one, if any); write metrics and plots.", EvaluateConfig, run,
-        [cli.PathFlag("model", "SavedModel directory (train's model/)"),
-         cli.PathFlag("split", "the split component's output directory"),
-         cli.PathFlag("baseline_model", "the deployed SavedModel to compare with", required=False), cli.OUTPUT])
+    return cli.component_main(argv, SPEC, EvaluateConfig, run)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,21 @@ from typing import Sequence
 
 import numpy as np
 
-from components import artifacts, cli, io
+from components import artifacts, cli, storage
 from components.config import SplitConfig
+from components.spec import DATA, ComponentSpec, Input, StepOutput
 from components.errors import DataError, UsageError
 from components.features import (FeatureSpec, encode_labels, feature_columns, require_both_classes, require_label,
                                  spec_from_schema)
 
 log = logging.getLogger(__name__)
+
+SPEC = ComponentSpec(
+    name="split", image="data",
+    description="Split a validated CSV into train/validation/test sets (stratified, seeded) as .npz or sharded "
+                "TFRecord.",
+    inputs=(Input("data", DATA, "CSV file (the delimiter is detected)"),
+            Input("schema", StepOutput("validate", artifacts.SCHEMA), "the schema validate used (its schema.pbtxt)")))
 
 
 def stratified_indices(labels: np.ndarray, config: SplitConfig) -> dict[str, np.ndarray]:
@@ -52,21 +60,21 @@ def summarise(labels: np.ndarray, indices: dict[str, np.ndarray]) -> dict:
 
 def write_split(directory: Path, name: str, columns: dict[str, np.ndarray], config: SplitConfig) -> None:
     if config.format == "npz":
-        io.save_npz(directory / artifacts.NPZ_NAME, columns)
+        storage.save_npz(directory / artifacts.NPZ_NAME, columns)
     else:
-        io.write_tfrecord_shards(directory, name, columns, config.shards)
+        storage.write_tfrecord_shards(directory, name, columns, config.shards)
 
 
 def split_in_memory(config: SplitConfig, data: Path, spec: FeatureSpec, out: Path):
     """Small files: load, shuffle each split as a whole, write. Returns the 0/1 labels."""
-    frame = io.read_csv(data)
+    frame = storage.read_csv(data)
     require_label(frame, config.label)
     labels = encode_labels(frame[config.label], config.label)
     columns = feature_columns(frame, spec)
     columns[spec.label] = labels
     indices = stratified_indices(labels, config)
     for name, index in indices.items():
-        with io.atomic_dir(artifacts.split_path(out, name)) as tmp:
+        with storage.atomic_dir(artifacts.split_path(out, name)) as tmp:
             write_split(tmp, name, {col: values[index] for col, values in columns.items()}, config)
         log.info("%-10s %8d rows -> %s (%s)", name, len(index), artifacts.split_path(out, name), config.format)
     return labels, indices
@@ -79,7 +87,7 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
         raise UsageError(f"{data} is larger than stream_threshold_mb ({config.stream_threshold_mb:.0f} MB): "
                          f"split it with --format tfrecord (an .npz split is held in memory).")
     labels = np.concatenate([encode_labels(chunk[config.label], config.label, require_both=False)
-                             for chunk in io.read_csv_chunks(data, config.chunk_rows, usecols=[config.label])])
+                             for chunk in storage.read_csv_chunks(data, config.chunk_rows, usecols=[config.label])])
     require_both_classes(labels, config.label)
     indices = stratified_indices(labels, config)
     split_of_row, shard_of_row = np.empty(len(labels), np.int8), np.empty(len(labels), np.int32)
@@ -87,10 +95,10 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
         split_of_row[index] = number
         shard_of_row[index] = np.arange(len(index)) % config.shards  # balanced shards
     with contextlib.ExitStack() as stack:
-        dirs = [stack.enter_context(io.atomic_dir(artifacts.split_path(out, n))) for n in artifacts.SPLITS]
-        writers = [io.TFRecordShards(d, n, config.shards) for d, n in zip(dirs, artifacts.SPLITS)]
+        dirs = [stack.enter_context(storage.atomic_dir(artifacts.split_path(out, n))) for n in artifacts.SPLITS]
+        writers = [storage.TFRecordShards(d, n, config.shards) for d, n in zip(dirs, artifacts.SPLITS)]
         start = 0
-        for chunk in io.read_csv_chunks(data, config.chunk_rows):
+        for chunk in storage.read_csv_chunks(data, config.chunk_rows):
             rows = slice(start, start + len(chunk))
             columns = feature_columns(chunk, spec)
             columns[spec.label] = labels[rows]
@@ -107,23 +115,19 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
 def run(config: SplitConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: data (CSV), schema (the validated .pbtxt); outputs: output dir."""
     data, out = Path(inputs["data"]), Path(outputs["output"])
-    spec: FeatureSpec = spec_from_schema(io.load_schema(inputs["schema"]), config.label)
+    spec: FeatureSpec = spec_from_schema(storage.load_schema(inputs["schema"]), config.label)
     big = data.is_file() and data.stat().st_size / 1e6 > config.stream_threshold_mb
     labels, indices = (split_streaming if big else split_in_memory)(config, data, spec, out)
     summary = {"format": config.format, "seed": config.seed, "streamed": big,
                "shards": config.shards if config.format == "tfrecord" else None,
                "splits": summarise(labels, indices)}
-    io.write_json(out / artifacts.FEATURES, spec.to_dict())
-    io.write_json(out / artifacts.SPLIT_SUMMARY, summary)
+    storage.write_json(out / artifacts.FEATURES, spec.to_dict())
+    storage.write_json(out / artifacts.SPLIT_SUMMARY, summary)
     return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.component_main(
-        argv, "python -m components.split", "Split a validated CSV into train/validation/test sets "
-        "(stratified, seeded) as .npz or sharded TFRecord.", SplitConfig, run,
-        [cli.PathFlag("data", "CSV file (the delimiter is detected)"),
-         cli.PathFlag("schema", "the schema validate used (its schema.pbtxt)"), cli.OUTPUT])
+    return cli.component_main(argv, SPEC, SplitConfig, run)
 
 
 if __name__ == "__main__":

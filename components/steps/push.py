@@ -14,11 +14,20 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from components import artifacts, cli, io
+from components import artifacts, cli, lookups, storage
 from components.config import PushConfig
+from components.spec import SERVING_DIR, ComponentSpec, Input, Output, StepOutput
 from components.errors import GateRefused, InfraError
 
 log = logging.getLogger(__name__)
+
+SPEC = ComponentSpec(
+    name="push", image="trainer",
+    description="Gate the model on its test metrics; push a blessed model to <serving-dir>/<model-name>/<version>/; "
+                "exit 6 when refused.",
+    inputs=(Input("model", StepOutput("train", artifacts.MODEL), "SavedModel directory (train's model/)"),
+            Input("metrics", StepOutput("evaluate"), "the evaluate component's output directory")),
+    outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,31 +55,20 @@ def decide(candidate: dict, baseline: dict | None, config: PushConfig) -> list[C
     return checks
 
 
-def report(checks: list[Check], blessed: bool, baseline_model: str | None) -> str:
+def report(checks: list[Check], blessed: bool, deployed_version: str | None) -> str:
     lines = [f"gate: {'BLESSED' if blessed else 'REFUSED'}",
-             f"deployed model compared: {baseline_model or 'none (first push)'}", "",
+             f"deployed model compared: {deployed_version or 'none (first push)'}", "",
              f"{'check':<22}{'value':>8}{'threshold':>11}{'margin':>9}  verdict"]
     lines += [f"{c.name:<22}{c.value:>8.4f}{c.threshold:>11.4f}{c.margin:>+9.4f}  {'pass' if c.passed else 'FAIL'}"
               for c in checks]
     return "\n".join(lines) + "\n"
 
 
-def versions(model_root: Path) -> list[int]:
-    if not model_root.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_root.iterdir() if p.name.isdigit() and p.is_dir())
-
-
-def latest_version(serving_dir: Path, model_name: str) -> Path | None:
-    found = versions(Path(serving_dir) / model_name)
-    return Path(serving_dir) / model_name / str(found[-1]) if found else None
-
-
 @contextlib.contextmanager
 def _locked(model_root: Path):
     try:
         model_root.mkdir(parents=True, exist_ok=True)
-        handle = open(model_root / ".push.lock", "w")
+        handle = open(model_root / artifacts.PUSH_LOCK, "w")
     except OSError as exc:
         raise InfraError(f"cannot write to the serving directory {model_root}: {exc.strerror or exc}. "
                          f"Check its permissions and free space.") from exc
@@ -83,43 +81,38 @@ def push_model(model_dir: Path, serving_dir: Path, model_name: str) -> Path:
     """Copy beside the target, then rename into the next free version number (under a lock)."""
     model_root = Path(serving_dir) / model_name
     with _locked(model_root):
-        for stale in io.remove_stale_temporaries(model_root):
+        for stale in storage.remove_stale_temporaries(model_root):
             log.warning("removed %s, left by a push that was killed", stale)
-        version = (versions(model_root) or [0])[-1] + 1
+        version = (lookups.versions(model_root) or [0])[-1] + 1
         target = model_root / str(version)
-        with io.atomic_dir(target) as tmp:
+        with storage.atomic_dir(target) as tmp:
             shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
     return target
 
 
 def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: model (SavedModel dir), metrics (evaluate output dir); outputs: output dir, serving_dir."""
-    metrics = io.read_json(Path(inputs["metrics"]) / artifacts.METRICS)
+    metrics = storage.read_json(Path(inputs["metrics"]) / artifacts.METRICS)
     checks = decide(metrics["candidate"], metrics.get("baseline"), config)
     blessed = all(c.passed for c in checks)
-    text = report(checks, blessed, metrics.get("baseline_model"))
+    text = report(checks, blessed, metrics.get("deployed_version"))
     out = Path(outputs["output"])
-    io.write_text(out / artifacts.GATE_TXT, text)
+    storage.write_text(out / artifacts.GATE_TXT, text)
     result = {"blessed": blessed, "checks": [dict(dataclasses.asdict(c), margin=c.margin, passed=c.passed)
                                              for c in checks], "pushed_to": None}
     if not blessed:
-        io.write_json(out / artifacts.GATE_JSON, result)
+        storage.write_json(out / artifacts.GATE_JSON, result)
         failed = ", ".join(f"{c.name} {c.value:.4f} < {c.threshold:.4f}" for c in checks if not c.passed)
         raise GateRefused(f"model not pushed: {failed}. Report: {out / artifacts.GATE_TXT}")
     target = push_model(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name)
     result["pushed_to"] = str(target)
-    io.write_json(out / artifacts.GATE_JSON, result)
+    storage.write_json(out / artifacts.GATE_JSON, result)
     log.info("blessed; pushed to %s", target)
     return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.component_main(
-        argv, "python -m components.push", "Gate the model on its test metrics; push a blessed model to "
-        "<serving-dir>/<model-name>/<version>/; exit 6 when refused.", PushConfig, run,
-        [cli.PathFlag("model", "SavedModel directory (train's model/)"),
-         cli.PathFlag("metrics", "the evaluate component's output directory"),
-         cli.PathFlag("serving_dir", "TensorFlow Serving model base directory", output=True), cli.OUTPUT])
+    return cli.component_main(argv, SPEC, PushConfig, run)
 
 
 if __name__ == "__main__":

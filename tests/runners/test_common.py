@@ -1,0 +1,118 @@
+"""run_steps with a recording executor: order, skipping what is done, re-running downstream, the manifest.
+
+The executor is a stand-in on purpose: these tests are about the loop around the steps, which no real
+step could make fail, succeed or be skipped on demand in milliseconds.
+"""
+from __future__ import annotations
+
+import pytest
+
+from components import cli, config as config_lib
+from components.errors import AnomaliesError, DataError
+from components.runners import common
+from components.spec import OUTPUT, ComponentSpec, Input, Lookup, Param, StepOutput
+
+
+def spec(name: str, *upstream: str) -> ComponentSpec:
+    return ComponentSpec(name, "", "data", tuple(Input(u, StepOutput(u), "") for u in upstream))
+
+
+# The real step names, as run_steps takes each spec's config section by its name.
+SPECS = (spec("validate"), spec("split", "validate"), spec("train", "split"), spec("evaluate", "train"),
+         spec("push", "evaluate"))
+
+
+class Recorder:
+    def __init__(self, fail: dict[str, cli.Record] | None = None, result: dict | None = None):
+        self.calls: list[str] = []
+        self.fail, self.result = fail or {}, result or {"ok": 1}
+
+    def __call__(self, step: ComponentSpec, config, inputs, outputs) -> cli.Record:
+        self.calls.append(step.name)
+        assert outputs[OUTPUT].name == step.name and all(inputs[u] is not None for u in step.upstream)
+        return self.fail.get(step.name, cli.Record(0, dict(self.result, step=step.name)))
+
+
+def make_run(tmp_path, **overrides) -> common.Run:
+    config = config_lib.with_overrides(config_lib.PipelineConfig(), overrides)
+    return common.Run("r1", tmp_path / "runs" / "r1", config, {"data": None, "serving_dir": tmp_path / "serving"})
+
+
+def test_every_step_runs_once_in_dag_order_and_the_manifest_records_it(tmp_path):
+    execute = Recorder()
+    manifest = common.run_steps(make_run(tmp_path), execute, "test", specs=SPECS)
+    assert execute.calls == ["validate", "split", "train", "evaluate", "push"]
+    assert manifest["status"] == "succeeded"
+    assert manifest["steps"]["train"]["result"] == {"ok": 1, "step": "train"}
+    assert all(s["seconds"] >= 0 and s["fingerprint"] for s in manifest["steps"].values())
+
+
+def test_a_continued_run_skips_finished_steps_with_the_same_fingerprint(tmp_path):
+    common.run_steps(make_run(tmp_path), Recorder(), "test", specs=SPECS)
+    again = Recorder()
+    manifest = common.run_steps(make_run(tmp_path), again, "test", specs=SPECS)
+    assert again.calls == [] and manifest["attempts"] == 2
+
+
+def test_a_changed_config_reruns_that_step_and_everything_downstream(tmp_path):
+    common.run_steps(make_run(tmp_path), Recorder(), "test", specs=SPECS)
+    again = Recorder()
+    common.run_steps(make_run(tmp_path, **{"train.epochs": 3}), again, "test", specs=SPECS)
+    assert again.calls == ["train", "evaluate", "push"]
+
+
+def test_a_failure_stops_the_run_records_the_error_and_raises_its_domain_error(tmp_path):
+    bad = cli.Record(4, None, "2 anomalies:\n  age: out of range")
+    execute = Recorder(fail={"validate": bad})
+    run = make_run(tmp_path)
+    with pytest.raises(AnomaliesError, match="age: out of range"):
+        common.run_steps(run, execute, "test", specs=SPECS)
+    assert execute.calls == ["validate"]
+    record = run.manifest["steps"]["validate"]
+    assert (record["status"], record["exit_code"], record["error"]) == ("failed", 4, bad.error)
+    assert run.manifest["status"] == "failed" and run.manifest["steps"]["split"]["status"] == "pending"
+    fixed = Recorder()
+    common.run_steps(make_run(tmp_path), fixed, "test", specs=SPECS)  # the failed step and the rest run
+    assert fixed.calls == ["validate", "split", "train", "evaluate", "push"]
+
+
+def test_a_bug_in_an_executor_is_recorded_as_exit_1_and_raised_as_it_is(tmp_path):
+    def broken(step, config, inputs, outputs):
+        raise ZeroDivisionError("division by zero")
+
+    run = make_run(tmp_path)
+    with pytest.raises(ZeroDivisionError):
+        common.run_steps(run, broken, "test", specs=SPECS)
+    assert run.manifest["steps"]["validate"]["exit_code"] == 1
+    assert "ZeroDivisionError: division by zero" in run.manifest["steps"]["validate"]["error"]
+
+
+def test_a_dry_run_never_counts_as_done(tmp_path):
+    common.run_steps(make_run(tmp_path), Recorder(result={"dry_run": True}), "test", specs=SPECS)
+    real = Recorder()
+    common.run_steps(make_run(tmp_path), real, "test", specs=SPECS)
+    assert real.calls == ["validate", "split", "train", "evaluate", "push"]
+
+
+def test_inputs_resolve_params_step_outputs_and_lookups(tmp_path):
+    found = []
+
+    def find(where):
+        found.append(where)
+        return where.serving_dir / "bank" / "7"
+
+    step = ComponentSpec("evaluate", "", "trainer", (Input("data", Param("data"), ""),
+                                                      Input("model", StepOutput("train", "model"), ""),
+                                                      Input("baseline", Lookup(find), "")))
+    run = make_run(tmp_path)
+    assert run.resolve(step.inputs[0].source) is None
+    assert run.resolve(step.inputs[1].source) == run.run_dir / "train" / "model"
+    assert run.resolve(step.inputs[2].source) == tmp_path / "serving" / "bank" / "7"
+    assert found[0].run_id == "r1" and found[0].pipeline_root == run.run_dir.parent and found[0].model_name == "bank"
+
+
+def test_cli_args_give_paths_then_every_config_value():
+    args = common.cli_args(config_lib.SplitConfig(seed=7), {"data": "d.csv", "schema": None}, {OUTPUT: "out"})
+    assert args[:4] == ["--data", "d.csv", "--output", "out"]
+    assert args[args.index("--seed") + 1] == "7" and "--schema" not in args
+    assert DataError  # the domain errors are what unwrap raises: see test_cli.py

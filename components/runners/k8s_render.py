@@ -124,6 +124,19 @@ class PathMap:
                          f"its path there, e.g. {flag} /artifacts/data/{path.name}.")
 
 
+    def to_host(self, value):
+        """Volume paths in a step's record, as this machine names them (the local runner's wording)."""
+        if isinstance(value, dict):
+            return {k: self.to_host(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.to_host(v) for v in value]
+        if not isinstance(value, str):
+            return value
+        for host, cluster in ((self.pipeline_root, ARTIFACTS / "runs"), (self.serving_dir, ARTIFACTS / "serving")):
+            value = re.sub(re.escape(str(cluster)) + r"(?![\w.-])", lambda _: str(host), value)
+        return value
+
+
 def strategic_merge(base, patch):
     """kustomize's strategic merge for what our patches use: maps merge, lists of named items merge by
     name (containers, env, volumes), any other list replaces."""

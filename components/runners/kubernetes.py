@@ -185,12 +185,13 @@ class Executor:
             if any(obj["kind"] == "Service" for obj in objects):
                 watch.delete_service(self.cluster, name)  # the workers' DNS names are needed no longer
         if not outcome.succeeded:
-            return failure_record(spec.name, name, outcome, self.settings, selector)
+            record = failure_record(spec.name, name, outcome, self.settings, selector)
+            return dataclasses.replace(record, error=self.paths.to_host(record.error))
         if outcome.record is None:  # the step's outputs are on the volume, but the run cannot go on blind
             raise InfraError(f"{spec.name}: Job {self.settings.namespace}/{name} succeeded but its log has no "
                              f"record line (was the log rotated away?). Its outputs are on the {PVC} volume "
                              f"under {render.ARTIFACTS}/runs/{self.run.run_id}/{spec.name}; re-run the pipeline.")
-        return outcome.record
+        return dataclasses.replace(outcome.record, result=self.paths.to_host(outcome.record.result))
 
     def cancel(self) -> None:
         selector = render.run_selector(self.run.run_id)
@@ -199,15 +200,21 @@ class Executor:
 
 
 def failure_record(step: str, name: str, outcome: watch.Outcome, settings: Settings, selector: str) -> cli.Record:
-    """A failed Job's record: the failed pod's own record (exit code and full message) with where to look;
-    the infrastructure's verdict when no pod exited with a code of its own."""
-    error = failure_error(step, name, outcome, settings, selector)
+    """A failed Job's record: the failed pod's own record, as the local runner would have it (where to look is
+    logged); the infrastructure's verdict when the pod was stopped from outside (deadline, OOM kill) or
+    no pod exited with a code of its own."""
+    logs = f"kubectl -n {settings.namespace} logs -l {selector} --tail=-1"
+    stopped = outcome.reason == "DeadlineExceeded" or outcome.oom
+    if outcome.record is not None and outcome.record.exit_code != 0 and not stopped:
+        log.error("%s failed on the cluster (Job %s/%s: %s, exit code %s); its log: %s", step, settings.namespace,
+                  name, outcome.reason or "Failed", outcome.exit_code, logs)
+        return outcome.record
+    error = failure_error(step, name, outcome, settings, f"Its log: {logs}")
     return cli.Record(error.exit_code, None, error.message)
 
 
-def failure_error(step: str, name: str, outcome: watch.Outcome, settings: Settings, selector: str) -> PipelineError:
-    """The domain error a failed Job stands for: the exit code of its failed pod, as the local runner's."""
-    logs = f"Its log: kubectl -n {settings.namespace} logs -l {selector} --tail=-1"
+def failure_error(step: str, name: str, outcome: watch.Outcome, settings: Settings, logs: str) -> PipelineError:
+    """What a Job stopped from outside, or failed without a record, stands for."""
     where = f"{step} failed on the cluster (Job {settings.namespace}/{name}: {outcome.reason or 'Failed'})"
     if outcome.reason == "DeadlineExceeded":
         return InfraError(f"{step} ran past its deadline (activeDeadlineSeconds) and was stopped (Job "
@@ -218,8 +225,8 @@ def failure_error(step: str, name: str, outcome: watch.Outcome, settings: Settin
     if outcome.exit_code is None:
         return InfraError(f"{where}: {outcome.message or 'no pod exited with a code'}. Check scheduling and image "
                           f"pulls: kubectl -n {settings.namespace} describe job {name}")
-    detail = outcome.record.error if outcome.record and outcome.record.error else describe(outcome.exit_code)
-    return error_for_exit_code(outcome.exit_code, f"{where}, exit code {outcome.exit_code}: {detail}\n{logs}")
+    return error_for_exit_code(outcome.exit_code, f"{where}, exit code {outcome.exit_code}: "
+                                                  f"{describe(outcome.exit_code)}. {logs}")
 
 
 def api_error(exc, what: str) -> PipelineError:

@@ -38,6 +38,7 @@ def test_success_runs_every_step_in_dag_order_with_logs_and_results(tmp_path, ca
     assert [steps[s]["status"] for s in STEPS] == ["succeeded"] * 5
     assert steps["validate"]["result"] == {"anomalies": 0}
     assert steps["evaluate"]["result"]["candidate"] == METRICS
+    assert steps["push"]["result"]["pushed_to"] == str(tmp_path / "serving" / "bank" / "1")  # the volume's path, mapped
     err = capsys.readouterr().err
     assert "[validate] INFO validate: 11162 rows, no anomalies" in err
     assert "port-forward svc/bankpipe-tensorboard 6006:6006" in err

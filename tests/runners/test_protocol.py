@@ -1,5 +1,5 @@
 """One protocol for every runner: the same failing step gives the same record (exit code and whole message)
-in process, as worker processes and in a container, and so the same manifest error.
+in process, as worker processes, in a container and as a Job on a real cluster, and so the same manifest error.
 
 The step is the real trainer on a real split of the bank data whose features.json is damaged (a file a
 killed writer or a disk error can leave), which each runner must report as exit 3 naming the file.
@@ -7,6 +7,7 @@ killed writer or a disk error can leave), which each runner must report as exit 
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -15,6 +16,7 @@ from components.runners import common, local
 from components.spec import OUTPUT, ComponentSpec, Input, Param
 from components.steps import train
 from tests.runners.test_docker import client, images  # noqa: F401  (fixtures: the engine and the images)
+from tests.runners.test_kubernetes_cluster import KUBECONFIG, cluster  # noqa: F401  (fixture: the real cluster)
 
 
 @pytest.fixture
@@ -32,19 +34,32 @@ def executor(name: str, run: common.Run):
         return local.in_process
     if name == "workers":
         return local.with_workers(local.in_process, 2)
+    if name == "kubernetes":
+        from components.runners import k8s_render, kubernetes
+
+        settings = k8s_render.Settings(cpu_request="250m", memory_request="512Mi")
+        return kubernetes.executor(kubernetes.KubernetesOptions(settings, kubeconfig=str(KUBECONFIG),
+                                                                poll_seconds=1), run)
     from components.runners import docker
 
     return docker.executor(docker.DockerOptions(), run)
 
 
-RUNNERS = ["in_process", "workers", pytest.param("containers", marks=pytest.mark.docker)]
+RUNNERS = ["in_process", "workers", pytest.param("containers", marks=pytest.mark.docker),
+           pytest.param("kubernetes", marks=[pytest.mark.cluster, pytest.mark.e2e])]
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_a_failing_step_gives_the_same_record_and_manifest_error_under_every_runner(runner, damaged_run, request):
+    run, volume_split = damaged_run, None
     if runner == "containers":
         request.getfixturevalue("images")
-    run = damaged_run
+    if runner == "kubernetes":  # the pod reads the split from the artifacts volume, under the same run id
+        run.run_id = f"protocol-{int(time.time() * 1000) % 10**9}"
+        volume_split = request.getfixturevalue("cluster").volume() / "runs" / run.run_id / "split"
+        shutil.copytree(run.output_dir("split"), volume_split)
+        run.run_dir = run.run_dir.parent / run.run_id
+        shutil.copytree(volume_split, run.output_dir("split"))
     config = config_lib.with_overrides(run.config, {"train.epochs": 1}).train
     inputs, outputs = {"split": run.output_dir("split")}, {OUTPUT: run.output_dir("train")}
     record = executor(runner, run)(train.SPEC, config, inputs, outputs)
@@ -52,15 +67,17 @@ def test_a_failing_step_gives_the_same_record_and_manifest_error_under_every_run
     assert record.exit_code == 3 and record.result is None
     assert record.error.startswith(f"{features} is not valid JSON (")
     assert record.error.endswith("delete it and re-run its component.")
-    # ...and what every runner leaves behind is the same error record, and the same manifest entry
-    assert cli.Record(**{"result": None, **_error_file(run)}) == record
+    # ...and what every runner leaves behind is the same error record (a pod's names the volume's paths),
+    # and the same manifest entry
+    if runner == "kubernetes":
+        written = storage.read_json(volume_split.parent / "train" / artifacts.ERROR)
+        written["error"] = written["error"].replace("/artifacts/runs", str(run.run_dir.parent))
+    else:
+        written = storage.read_json(run.output_dir("train") / artifacts.ERROR)
+    assert cli.Record(**{"result": None, **written}) == record
     with pytest.raises(Exception) as raised:
         common.run_steps(run, lambda *a: record, runner, specs=_train_only())
     assert run.manifest["steps"]["train"]["error"] == record.error and raised.value.exit_code == 3
-
-
-def _error_file(run):
-    return storage.read_json(run.output_dir("train") / artifacts.ERROR)
 
 
 def _train_only():

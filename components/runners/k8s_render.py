@@ -158,6 +158,13 @@ def strategic_merge(base, patch):
     return copy.deepcopy(patch)
 
 
+def overlay_namespace(overlay: str, k8s_dir: Path = K8S_DIR) -> str:
+    """The namespace `kubectl apply -k k8s/overlays/<overlay>` installs into (the base's when it sets none)."""
+    kustomization = yaml.safe_load((k8s_dir / "overlays" / overlay / "kustomization.yaml").read_text())
+    return kustomization.get("namespace") or yaml.safe_load((k8s_dir / "base" / "namespace.yaml").read_text())[
+        "metadata"]["name"]
+
+
 def load_template(step: str, overlay: str, k8s_dir: Path = K8S_DIR) -> dict:
     """The step's Job template with the overlay's Job patches (by target name) applied."""
     template = yaml.safe_load((k8s_dir / "base" / "jobs" / f"{step}.yaml").read_text())

@@ -50,7 +50,8 @@ class KubernetesOptions:
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("kubernetes runner")
-    g.add_argument("--namespace", default="bankpipe", help="namespace of the run's Jobs (default: bankpipe)")
+    g.add_argument("--namespace", help="namespace of the run's Jobs (default: the overlay's: bankpipe, or "
+                                       "bankpipe-gpu with --gpus-per-worker)")
     g.add_argument("--context", help="kubeconfig context (default: the current one)")
     g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, "
                                         "its service account)")
@@ -109,7 +110,8 @@ def _tolerations(values: list[str] | None) -> list | None:
 
 
 def options_from(args: argparse.Namespace) -> KubernetesOptions:
-    settings = Settings(namespace=args.namespace, image_registry=args.image_registry,
+    overlay = "gpu" if args.gpus_per_worker > 0 else "cpu"
+    settings = Settings(namespace=args.namespace or render.overlay_namespace(overlay), image_registry=args.image_registry,
                         image_tag=args.image_tag or release.version(), gpus_per_worker=args.gpus_per_worker,
                         workers=args.workers, trainer=args.trainer, backoff_limit=args.backoff_limit,
                         deadline_seconds=args.job_deadline, ttl_seconds=args.job_ttl,

@@ -213,7 +213,8 @@ def test_a_gpu_train_pod_is_scheduled_on_the_gpu_node_with_the_overlays_placemen
     cluster.kubectl("label", "node", node["metadata"]["name"], "nvidia.com/gpu.present=true", "--overwrite",
                     namespaced=False)
     run_id = new_id("gpu")
-    process = start(tmp_path, run_id, "--gpus-per-worker", "1")
+    # in the cpu overlay's namespace: one node, one volume (a GPU cluster applies the gpu overlay, bankpipe-gpu)
+    process = start(tmp_path, run_id, "--gpus-per-worker", "1", "--namespace", NAMESPACE)
     try:
         pod = wait_for(lambda: next((p for p in cluster.get("pods", run_selector(run_id, "train"))
                                      if p["spec"].get("nodeName")), None), "a scheduled train pod", process)

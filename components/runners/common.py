@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import json
 import logging
+import re
 import signal
 import threading
 import time
@@ -159,6 +160,20 @@ def _execute(run: Run, record: dict, execute: Executor, spec: ComponentSpec, con
         raise
     finally:
         record.setdefault("seconds", round(time.monotonic() - started, 3))
+
+
+def replace_paths(value: Any, pairs: list[tuple[Any, Any]]) -> Any:
+    """`value` (a string, or dicts and lists of them) with each path `old` of `pairs` written as `new`, in
+    the order given (deepest first where they nest); `/a/run` never matches inside `/a/run-2`."""
+    if isinstance(value, dict):
+        return {k: replace_paths(v, pairs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replace_paths(v, pairs) for v in value]
+    if not isinstance(value, str):
+        return value
+    for old, new in pairs:
+        value = re.sub(re.escape(str(old)) + r"(?![\w.-])", lambda _: str(new), value)
+    return value
 
 
 def cli_args(config: Any, inputs: dict[str, Path | None], outputs: dict[str, Path]) -> list[str]:

@@ -113,15 +113,8 @@ class PathMap:
 
     def to_host(self, value: Any) -> Any:
         """Container paths in a result or a message, as the host sees them (as in-process runs report)."""
-        if isinstance(value, dict):
-            return {k: self.to_host(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.to_host(v) for v in value]
-        if not isinstance(value, str):
-            return value
-        for source, target, _ in sorted(self.mounts, key=lambda m: -len(m[1].parts)):
-            value = re.sub(re.escape(str(target)) + r"(?![\w.-])", lambda _: str(source), value)
-        return value
+        deepest_first = sorted(self.mounts, key=lambda m: -len(m[1].parts))
+        return common.replace_paths(value, [(target, source) for source, target, _ in deepest_first])
 
     def docker_mounts(self) -> list:
         from docker.types import Mount

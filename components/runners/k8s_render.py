@@ -17,6 +17,7 @@ import yaml
 from components import release
 from components.errors import UsageError
 from components.runners import k8s_tfjob
+from components.runners.common import replace_paths
 from components.spec import ComponentSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,15 +127,7 @@ class PathMap:
 
     def to_host(self, value):
         """Volume paths in a step's record, as this machine names them (the local runner's wording)."""
-        if isinstance(value, dict):
-            return {k: self.to_host(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.to_host(v) for v in value]
-        if not isinstance(value, str):
-            return value
-        for host, cluster in ((self.pipeline_root, ARTIFACTS / "runs"), (self.serving_dir, ARTIFACTS / "serving")):
-            value = re.sub(re.escape(str(cluster)) + r"(?![\w.-])", lambda _: str(host), value)
-        return value
+        return replace_paths(value, [(ARTIFACTS / "runs", self.pipeline_root), (ARTIFACTS / "serving", self.serving_dir)])
 
 
 def strategic_merge(base, patch):

@@ -12,7 +12,7 @@ export TF_USE_LEGACY_KERAS := 1
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
 run: setup  ## set up from the lock, then run the pipeline on the embedded bank data
 	$(PY) pipeline.py --runner=local $(ARGS)
@@ -93,4 +93,7 @@ test-images:
 
 clean-images:  ## remove the images, the base image and the wheel cache
 	-docker image rm -f $$(docker images -q 'bankpipe-*' | sort -u) 2>/dev/null
-	rm -rf .cache
+	rm -rf $(WHEELS) .cache/tools
+
+include mk/cluster.mk
+include mk/flink.mk

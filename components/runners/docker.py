@@ -32,11 +32,25 @@ TMPFS = {"/tmp": "rw,nosuid,nodev,size=2g,mode=1777"}
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+: ")
 
 
+# Per container. Measured peaks (bench/RESULTS.md, scale): every step stays under 1.1 GB of RSS up to 10^7
+# rows, TensorFlow runs about 100 threads on 2 cores: room to spare, yet a runaway step cannot take the host.
+MEMORY_LIMIT = "4g"
+PIDS_LIMIT = 1024
+
+
 @dataclasses.dataclass(frozen=True)
 class DockerOptions:
     image_tag: str | None = None    # None: the project version; an explicit tag only warns on other code
     gpu: bool = False               # trainer-image steps in the GPU variant, with every GPU
     debug: bool = False
+    memory: str = MEMORY_LIMIT      # docker's --memory (and --memory-swap: no swap beyond it)
+    pids: int = PIDS_LIMIT          # docker's --pids-limit
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[0-9]+[bkmg]?", self.memory.lower()):
+            raise UsageError(f"--container-memory {self.memory!r} is not a size such as 512m or 4g.")
+        if self.pids < 64:
+            raise UsageError(f"--container-pids {self.pids} is too low for TensorFlow's threads: use 64 or more.")
 
 
 def connect():
@@ -90,7 +104,7 @@ def executor(options: DockerOptions, run: common.Run) -> common.Executor:
     here = release.code_digest()
     for ref, image in images.values():
         check_code(ref, image, explicit_tag=options.image_tag is not None, here=here)
-    return functools.partial(execute, client, images, run, debug=options.debug, gpu=options.gpu)
+    return functools.partial(execute, client, images, run, options)
 
 
 class PathMap:
@@ -173,17 +187,17 @@ def _chown_tree(folders: list[Path], uid: int, gid: int) -> None:
                 os.chown(os.path.join(parent, name), uid, gid, follow_symlinks=False)
 
 
-def execute(client, images: dict, run: common.Run, spec: ComponentSpec, config: Any,
-            inputs: dict[str, Path | None], outputs: dict[str, Path], debug: bool = False,
-            gpu: bool = False) -> cli.Record:
+def execute(client, images: dict, run: common.Run, options: DockerOptions, spec: ComponentSpec, config: Any,
+            inputs: dict[str, Path | None], outputs: dict[str, Path]) -> cli.Record:
     ref, image = images[spec.image]
     paths, argv, writable = plan(spec, config, run, inputs, outputs)
-    command = [spec.module, *argv, *(["--debug"] if debug else [])]
+    command = [spec.module, *argv, *(["--debug"] if options.debug else [])]
     with writable_by_container(writable):
-        code, lines = run_container(client, image, spec, command, paths, run.run_id, gpu)
+        code, lines = run_container(client, image, spec, command, paths, run.run_id, options)
     if code == OOM:
-        raise InfraError(f"the container of {ref} ran out of memory (OOM killed): give Docker more memory "
-                         f"or lower train.batch_size.")
+        return cli.Record(InfraError.exit_code, None, f"{spec.name}: the container of {ref} ran out of memory "
+                          f"(killed at its limit of {options.memory}): raise --container-memory, or lower "
+                          f"train.batch_size.")
     record = cli.record_from_log(code, lines)
     if record.exit_code != 0:
         return dataclasses.replace(record, error=paths.to_host(record.error))
@@ -192,7 +206,7 @@ def execute(client, images: dict, run: common.Run, spec: ComponentSpec, config: 
 
 
 def run_container(client, image, spec: ComponentSpec, command: list[str], paths: PathMap, run_id: str,
-                  gpu: bool) -> tuple[int, list[str]]:
+                  options: DockerOptions) -> tuple[int, list[str]]:
     """Run one container to the end, streaming its log; returns (exit code, log lines). Always removed."""
     from docker.types import DeviceRequest
 
@@ -203,10 +217,11 @@ def run_container(client, image, spec: ComponentSpec, command: list[str], paths:
         container = client.containers.create(
             image.id, command, user=container_user(), read_only=True, network_mode="none", tmpfs=TMPFS,
             mounts=paths.docker_mounts(), cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            mem_limit=options.memory, memswap_limit=options.memory, pids_limit=options.pids,
             environment={cli.RECORD_LINE_ENV: "1"},
             labels={release.LABEL_RUN: run_id, release.LABEL_STEP: spec.name},
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])]
-            if gpu and release.image_kind(spec.image, gpu) != spec.image else None)
+            if options.gpu and release.image_kind(spec.image, options.gpu) != spec.image else None)
     except docker.errors.APIError as exc:
         raise InfraError(f"Docker could not create the {spec.name} container: {exc.explanation or exc}") from None
     lines: list[str] = []

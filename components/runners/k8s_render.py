@@ -26,6 +26,7 @@ ARTIFACTS = PurePosixPath("/artifacts")
 APP_DATA = PurePosixPath("/app/data")
 LABEL_RUN, LABEL_STEP, ANNOTATION_RUN_ID = release.LABEL_RUN, release.LABEL_STEP, release.ANNOTATION_RUN_ID
 WORKER_PORT = 2222
+VOLUME = "artifacts"  # the templates' name of the PersistentVolumeClaim's volume
 ENTRY = "components.runners.k8s_entry"
 MAX_WORKERS = 64  # keeps `<job>-<index>` pod hostnames within 63 characters
 
@@ -189,10 +190,21 @@ def _main_container(pod_spec: dict) -> dict:
     return next(c for c in pod_spec["containers"] if c["name"] == "main")
 
 
-def _fill_pod(pod_spec: dict, spec: ComponentSpec, settings: Settings, args: list[str]) -> None:
+def writable_mounts(container: dict, writable: list[str]) -> None:
+    """Each writable path (under /artifacts) mounted read-write from its own sub-path of the volume, over the
+    template's read-only mount of the whole volume: as under the Docker runner, a step can write its own
+    output and nothing else. The kubelet creates a missing sub-path folder; it takes the volume's group
+    (the pods' fsGroup, set-group-ID on the volume root) and mode, so the step's user can write it."""
+    for path in writable:
+        relative = PurePosixPath(path).relative_to(ARTIFACTS)
+        container["volumeMounts"].append({"name": VOLUME, "mountPath": path, "subPath": str(relative)})
+
+
+def _fill_pod(pod_spec: dict, spec: ComponentSpec, settings: Settings, args: list[str], writable: list[str]) -> None:
     container = _main_container(pod_spec)
     container["image"] = image(settings, spec)
     container["args"] = args
+    writable_mounts(container, writable)
     _set_requests(container["resources"], settings.requests)
     if on_gpus(spec, settings):
         for kind in ("requests", "limits"):
@@ -217,7 +229,8 @@ def _set_requests(resources: dict, requests: dict[str, str]) -> None:
             resources["limits"][key] = value
 
 
-def render_job(spec: ComponentSpec, args: list[str], settings: Settings, run_id: str) -> dict:
+def render_job(spec: ComponentSpec, args: list[str], settings: Settings, run_id: str,
+               writable: list[str]) -> dict:
     job = load_template(spec.name, settings.overlay)
     name = job_name(run_id, spec.name)
     job["metadata"] = {"name": name, "namespace": settings.namespace, "labels": labels(run_id, spec.name),
@@ -230,7 +243,7 @@ def render_job(spec: ComponentSpec, args: list[str], settings: Settings, run_id:
         job_spec["activeDeadlineSeconds"] = settings.deadline_seconds
     job_spec["template"]["metadata"] = {"labels": labels(run_id, spec.name),
                                         "annotations": {ANNOTATION_RUN_ID: run_id}}
-    _fill_pod(job_spec["template"]["spec"], spec, settings, args)
+    _fill_pod(job_spec["template"]["spec"], spec, settings, args, writable)
     if multi_worker(spec, settings):
         # Indexed: pod i gets JOB_COMPLETION_INDEX=i and the hostname <job>-<i>; the headless Service
         # named like the Job (the pods' subdomain) makes <job>-<i>.<job> resolvable by the other pods.
@@ -259,13 +272,15 @@ def worker_entry_args(spec: ComponentSpec, run_id: str, settings: Settings) -> l
             "--worker-port", str(WORKER_PORT)]
 
 
-def render_step(spec: ComponentSpec, args: list[str], settings: Settings, run_id: str) -> list[dict]:
-    """Every object one step needs, in the order to create them."""
+def render_step(spec: ComponentSpec, args: list[str], settings: Settings, run_id: str,
+                writable: list[str]) -> list[dict]:
+    """Every object one step needs, in the order to create them; `writable`: the cluster paths it may write."""
+    job = render_job(spec, args, settings, run_id, writable)
     if spec.distributed and settings.trainer == "tfjob":
-        return [k8s_tfjob.render_tfjob(render_job(spec, args, settings, run_id), settings.workers, WORKER_PORT)]
+        return [k8s_tfjob.render_tfjob(job, settings.workers, WORKER_PORT)]
     if multi_worker(spec, settings):
-        return [render_worker_service(spec, run_id, settings), render_job(spec, args, settings, run_id)]
-    return [render_job(spec, args, settings, run_id)]
+        return [render_worker_service(spec, run_id, settings), job]
+    return [job]
 
 
 def file_name(obj: dict) -> str:

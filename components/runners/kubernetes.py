@@ -122,8 +122,8 @@ def options_from(args: argparse.Namespace) -> KubernetesOptions:
                              args.dry_run, args.manifests_dir)
 
 
-def step_args(spec: ComponentSpec, config: Any, inputs: dict, outputs: dict, run: common.Run,
-              paths: render.PathMap, settings: Settings) -> list[str]:
+def step_args(spec: ComponentSpec, config: Any, cluster_inputs: dict, cluster_outputs: dict,
+              run: common.Run, settings: Settings) -> list[str]:
     """The pod's container args: k8s_entry, its options, the step's module and CLI args (cluster paths).
 
     Lookup inputs (the deployed model, the previous statistics) are found by the pod on the artifacts
@@ -132,11 +132,18 @@ def step_args(spec: ComponentSpec, config: Any, inputs: dict, outputs: dict, run
     entry = render.worker_entry_args(spec, run.run_id, settings)
     entry += ["--pipeline-root", str(render.ARTIFACTS / "runs"), "--serving-dir", str(render.ARTIFACTS / "serving"),
               "--run-id", run.run_id, "--model-name", run.where.model_name]
-    looked_up = {i.name for i in spec.inputs if isinstance(i.source, Lookup)}
-    cluster_inputs = {name: paths.to_cluster(path, f"--{name.replace('_', '-')}")
-                      for name, path in inputs.items() if name not in looked_up}
-    cluster_outputs = {name: paths.to_cluster(path, f"--{name.replace('_', '-')}") for name, path in outputs.items()}
     return [render.ENTRY, *entry, spec.module, *common.cli_args(config, cluster_inputs, cluster_outputs)]
+
+
+def writable(cluster_outputs: dict, model_name: str) -> list[str]:
+    """What a step's pod may write: its outputs; an output that is the serving directory only for this
+    run's model (push writes <serving>/<model>/<version>)."""
+    serving = str(render.ARTIFACTS / "serving")
+    return [f"{path}/{model_name}" if path == serving else path for path in cluster_outputs.values() if path]
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
 
 
 def tensorboard_hint(options: KubernetesOptions, run: common.Run) -> str:
@@ -154,8 +161,13 @@ class Executor:
         self.paths = render.PathMap(run.run_dir.parent, run.where.serving_dir.resolve())
 
     def objects(self, spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> list[dict]:
-        args = step_args(spec, config, inputs, outputs, self.run, self.paths, self.settings)
-        return render.render_step(spec, args, self.settings, self.run.run_id)
+        looked_up = {i.name for i in spec.inputs if isinstance(i.source, Lookup)}
+        cluster_inputs = {name: self.paths.to_cluster(path, _flag(name))
+                          for name, path in inputs.items() if name not in looked_up}
+        cluster_outputs = {name: self.paths.to_cluster(path, _flag(name)) for name, path in outputs.items()}
+        args = step_args(spec, config, cluster_inputs, cluster_outputs, self.run, self.settings)
+        return render.render_step(spec, args, self.settings, self.run.run_id,
+                                  writable(cluster_outputs, self.run.where.model_name))
 
     def __call__(self, spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> cli.Record:
         objects = self.objects(spec, config, inputs, outputs)

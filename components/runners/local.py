@@ -10,6 +10,7 @@ from typing import Any
 
 from components import cli
 from components.errors import PipelineError, UsageError
+from components.runners.docker import MEMORY_LIMIT, PIDS_LIMIT
 from components.spec import OUTPUT, ComponentSpec
 
 MAX_WORKERS = 64
@@ -22,6 +23,8 @@ class LocalOptions:
     image_tag: str | None = None     # None: the project version (an explicit tag only warns on old code)
     gpu: bool = False
     debug: bool = False
+    container_memory: str = MEMORY_LIMIT
+    container_pids: int = PIDS_LIMIT
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= MAX_WORKERS:
@@ -37,11 +40,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="run each component in its Docker image instead of in this process")
     group.add_argument("--gpu", action="store_true",
                        help="with --containers: trainer-image steps in bankpipe-trainer-gpu, with every GPU")
+    group.add_argument("--container-memory", default=MEMORY_LIMIT, metavar="SIZE",
+                       help=f"with --containers: memory limit of each container, no swap (default: {MEMORY_LIMIT})")
+    group.add_argument("--container-pids", type=int, default=PIDS_LIMIT, metavar="N",
+                       help=f"with --containers: process/thread limit of each container (default: {PIDS_LIMIT})")
 
 
 def options_from(args: argparse.Namespace) -> LocalOptions:
     return LocalOptions(workers=args.workers, containers=args.containers, image_tag=args.image_tag, gpu=args.gpu,
-                        debug=args.debug)
+                        debug=args.debug, container_memory=args.container_memory, container_pids=args.container_pids)
 
 
 def in_process(spec: ComponentSpec, config: Any, inputs: dict[str, Path | None],
@@ -72,5 +79,6 @@ def executor(options: LocalOptions, run) -> Any:
     if options.containers:
         from components.runners import docker
 
-        return docker.executor(docker.DockerOptions(options.image_tag, options.gpu, options.debug), run)
+        return docker.executor(docker.DockerOptions(options.image_tag, options.gpu, options.debug,
+                                                    options.container_memory, options.container_pids), run)
     return with_workers(in_process, options.workers) if options.workers > 1 else in_process

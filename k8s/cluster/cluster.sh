@@ -203,7 +203,10 @@ up() {
     # Storage for the project's PVC bankpipe-artifacts (k8s/base/pvc.yaml, no storageClassName: with
     # no default StorageClass here it binds to a class-less volume). Both access modes, so the gpu
     # overlay's ReadWriteMany claim binds too; the pods run as uid 10001.
-    install -d -o 10001 -g 10001 -m 0775 "$C/volumes/bankpipe-artifacts"
+    # Set-group-ID, group-writable: folders the kubelet creates for sub-path mounts (a step's output) take
+    # group 10001 and this mode, so the pods (uid and fsGroup 10001) can write them, as fsGroup makes it on
+    # a real volume.
+    install -d -o 10001 -g 10001 -m 2775 "$C/volumes/bankpipe-artifacts"
     kubectl apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: PersistentVolume

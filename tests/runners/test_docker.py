@@ -177,6 +177,28 @@ def test_validation_failure_in_a_container_matches_in_process(tmp_path, client, 
 
 
 @pytest.mark.docker
+def test_a_container_killed_at_its_memory_limit_is_an_infrastructure_failure(tmp_path, images, capsys):
+    """A memory limit far below what TFDV and TensorFlow need to load: the kernel kills the container."""
+    code = run_pipeline("--containers", "--container-memory", "200m", "--pipeline-root", str(tmp_path / "runs"),
+                        "--serving-dir", str(tmp_path / "serving"), "--run-id", "small")
+    assert code == 75
+    validate = storage.read_json(tmp_path / "runs" / "small" / "manifest.json")["steps"]["validate"]
+    assert validate["exit_code"] == 75
+    assert "ran out of memory (killed at its limit of 200m): raise --container-memory" in validate["error"]
+    assert "ran out of memory" in capsys.readouterr().err
+
+
+def test_container_limits_are_checked_when_given():
+    from components.errors import UsageError
+    from components.runners.docker import DockerOptions
+
+    with pytest.raises(UsageError, match="--container-memory '4 GB' is not a size"):
+        DockerOptions(memory="4 GB")
+    with pytest.raises(UsageError, match="--container-pids 10 is too low"):
+        DockerOptions(pids=10)
+
+
+@pytest.mark.docker
 def test_a_missing_image_is_a_usage_error_naming_make_images(tmp_path, client, capsys):
     code = run_pipeline("--containers", "--image-tag", "no-such-tag", "--pipeline-root", str(tmp_path / "runs"),
                         "--serving-dir", str(tmp_path / "serving"))

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from components import artifacts, storage
-from tests.conftest import ROOT, run_pipeline
+from tests.conftest import BANK_SCHEMA, ROOT, run_pipeline
 
 KUBECONFIG = Path(os.environ.get("BANKPIPE_KUBECONFIG") or ROOT / ".cache" / "cluster" / "kubeconfig")
 NAMESPACE = "bankpipe"
@@ -141,9 +141,11 @@ def test_a_validation_failure_has_the_local_runners_exit_code_and_message(cluste
     bad.to_csv(csv, index=False)
     os.chmod(data_dir, 0o755)
     run_id = new_id("anomalies")
-    code = run_pipeline(*flags(tmp_path, run_id, "--data", f"/artifacts/data/{csv.name}"))
-    local_code = run_pipeline("--data", str(csv), "--run-id", "local", "--pipeline-root", str(tmp_path / "local"),
-                              "--serving-dir", str(tmp_path / "serving"))
+    # checked against the curated schema (other data gets an inferred one, which accepts any month)
+    code = run_pipeline(*flags(tmp_path, run_id, "--data", f"/artifacts/data/{csv.name}", "--schema",
+                               "/app/data/schema.pbtxt"))
+    local_code = run_pipeline("--data", str(csv), "--schema", str(BANK_SCHEMA), "--run-id", "local",
+                              "--pipeline-root", str(tmp_path / "local"), "--serving-dir", str(tmp_path / "serving"))
     assert code == local_code == 4
     on_cluster = manifest(tmp_path, run_id)["steps"]["validate"]["error"]
     local = storage.read_json(tmp_path / "local" / "local" / artifacts.MANIFEST)["steps"]["validate"]["error"]
@@ -252,3 +254,40 @@ def test_tensorboard_serves_the_runs_scalars_through_port_forward(cluster, tmp_p
         forward.wait(timeout=30)
     scalars = {tag for run_tags in runs.values() for tag in run_tags}
     assert {"epoch_loss", "epoch_accuracy"} <= scalars, runs
+
+
+WRITE_PROBE = """
+import errno, sys
+for path in sys.argv[1:]:
+    try:
+        open(path, "w").write("x")
+        print("WROTE", path)
+    except OSError as exc:
+        print("REFUSED", path, errno.errorcode[exc.errno])
+"""
+
+
+def test_a_step_can_write_its_own_output_and_nothing_else_on_the_volume(cluster, tmp_path):
+    """The validate step's pod as the runner renders it, its command replaced by a probe that writes into
+    its own output, another run's folder, the serving folder and the volume's root."""
+    from components.runners import k8s_render
+    from components.steps import validate
+
+    run_id = new_id("readonly")
+    own = f"/artifacts/runs/{run_id}/validate"
+    settings = k8s_render.Settings(cpu_request="100m", memory_request="256Mi")
+    job = k8s_render.render_step(validate.SPEC, [], settings, run_id, writable=[own])[0]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container.update(command=["python", "-c", WRITE_PROBE], args=[f"{own}/ok.txt", "/artifacts/runs/other.txt",
+                                                                     "/artifacts/serving/x.txt", "/artifacts/x.txt"])
+    manifest_file = tmp_path / "job.json"
+    manifest_file.write_text(json.dumps(job))
+    cluster.kubectl("apply", "-f", str(manifest_file))
+    name = job["metadata"]["name"]
+    cluster.kubectl("wait", "--for=condition=complete", f"job/{name}", "--timeout=180s")
+    lines = cluster.kubectl("logs", f"job/{name}").split("\n")
+    cluster.kubectl("delete", "job", name, "--wait=false")
+    assert f"WROTE {own}/ok.txt" in lines
+    for path in ("/artifacts/runs/other.txt", "/artifacts/serving/x.txt", "/artifacts/x.txt"):
+        assert f"REFUSED {path} EROFS" in lines, lines
+    assert (cluster.volume() / "runs" / run_id / "validate" / "ok.txt").read_text() == "x"

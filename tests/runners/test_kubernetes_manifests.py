@@ -99,6 +99,9 @@ def check_beyond_schema(obj: dict) -> None:
         assert 75 not in rules[1]["onExitCodes"]["values"], "infrastructure failures must be retried"
     for pod in pod_specs(obj):
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0, name
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            whole = [m for m in container.get("volumeMounts", []) if m["name"] == "artifacts" and "subPath" not in m]
+            assert all(m.get("readOnly") for m in whole), f"{name}: the whole artifacts volume mounted read-write"
         assert pod["automountServiceAccountToken"] is False, name
         for container in pod.get("initContainers", []) + pod["containers"]:
             security = container["securityContext"]
@@ -165,7 +168,7 @@ def test_tfjob_has_the_operators_shape(tmp_path):
 def test_kustomize_output_is_valid(tmp_path, overlay):
     objects = kustomize(overlay)
     assert {o["kind"] for o in objects} == {"Namespace", "PersistentVolumeClaim", "ConfigMap", "ServiceAccount",
-                                            "Role", "RoleBinding", "Deployment", "Service", "Job"}
+                                            "Role", "RoleBinding", "Deployment", "Service", "Job", "NetworkPolicy"}
     files = k8s_render.write_manifests(objects, tmp_path / overlay)
     validate_files(files)
     for obj in objects:
@@ -188,7 +191,13 @@ def test_runner_renders_the_same_pods_as_kustomize(tmp_path, overlay, flags):
         theirs = by_step[step.name]
         for pod in (ours["spec"]["template"]["spec"], theirs["spec"]["template"]["spec"]):
             pod["containers"][0].pop("args")
+        mounts = ours["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        own = [m for m in mounts if "subPath" in m]  # the runner adds the step's writable sub-paths
+        ours["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [m for m in mounts if m not in own]
         assert ours["spec"]["template"]["spec"] == theirs["spec"]["template"]["spec"], step.name
+        expected = [f"runs/Run_1/{step.name}"] + (["serving/bank"] if step.outputs else [])
+        assert [m["subPath"] for m in own] == expected and all(m["mountPath"] == f"/artifacts/{m['subPath']}"
+                                                               for m in own)
         assert ours["spec"]["podFailurePolicy"] == theirs["spec"]["podFailurePolicy"]
 
 
@@ -230,3 +239,31 @@ def test_host_paths_map_to_the_volume_and_the_images(tmp_path):
     assert paths.to_cluster(ROOT / "data" / "schema.pbtxt", "--schema") == "/app/data/schema.pbtxt"
     assert paths.to_cluster(Path("/artifacts/data/new.csv"), "--data") == "/artifacts/data/new.csv"
     assert paths.to_cluster(None, "--schema") is None
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """A label selector's matchLabels against a pod's labels (the policies use nothing else)."""
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def test_network_policies_deny_everything_but_the_workers_collectives_and_dns(tmp_path):
+    policies = [o for o in kustomize("cpu") if o["kind"] == "NetworkPolicy"]
+    deny = next(p for p in policies if p["spec"]["podSelector"] == {})
+    assert sorted(deny["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]  # nothing allowed by default
+    pods = {o["metadata"]["labels"][k8s_render.LABEL_STEP]: o["spec"]["template"]["metadata"]["labels"]
+            for o in map(lambda f: yaml.safe_load(f.read_text()), dry_run(tmp_path, "--workers", "2").glob("*.job.yaml"))}
+    allowing = {step: [p["metadata"]["name"] for p in policies if p is not deny
+                       and selects(p["spec"]["podSelector"], labels)] for step, labels in pods.items()}
+    assert allowing == {"validate": [], "split": [], "train": ["bankpipe-train-workers"], "evaluate": [], "push": []}
+    workers = next(p for p in policies if p["metadata"]["name"] == "bankpipe-train-workers")["spec"]
+    assert all(selects(rule["from"][0]["podSelector"], pods["train"]) for rule in workers["ingress"])
+    assert [port["port"] for rule in workers["ingress"] for port in rule["ports"]] == [k8s_render.WORKER_PORT]
+    egress_ports = sorted((port["protocol"], port["port"]) for rule in workers["egress"] for port in rule["ports"])
+    assert egress_ports == [("TCP", 53), ("TCP", k8s_render.WORKER_PORT), ("UDP", 53)]
+    tensorboard = next(o for o in kustomize("cpu") if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    args = tensorboard["containers"][0]["args"]
+    assert args[args.index("--host") + 1] == "127.0.0.1"
+    assert not any(selects(p["spec"]["podSelector"], {"app.kubernetes.io/name": "bankpipe-tensorboard"})
+                   for p in policies if p is not deny)  # no ingress to TensorBoard but port-forward

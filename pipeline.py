@@ -19,7 +19,7 @@ from typing import Sequence
 import importlib
 
 from components import cli, config as config_lib
-from components.errors import UsageError
+from components.errors import DataError, UsageError
 from components.runners import common
 from components.spec import DATA, SCHEMA, SERVING_DIR
 
@@ -90,20 +90,38 @@ def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
 
 def resolve_params(args: argparse.Namespace) -> dict:
     """The run parameters that specs' `Param`s name; lookups (components/lookups.py) are found per step."""
-    data = Path(args.data) if args.data else EMBEDDED_DATA
+    data = resolve_path(args.data, "--data", DataError) if args.data else EMBEDDED_DATA
     if args.schema:
-        schema = Path(args.schema)
-    elif data.resolve() == EMBEDDED_DATA:
+        schema = resolve_path(args.schema, "--schema", DataError)
+    elif data == EMBEDDED_DATA:
         schema = EMBEDDED_SCHEMA
     else:
         schema = None  # validate infers one from this data and saves it with the run
-    return {DATA.name: data.resolve(), SCHEMA.name: schema.resolve() if schema else None,
-            SERVING_DIR.name: Path(args.serving_dir).resolve()}
+    return {DATA.name: data, SCHEMA.name: schema, SERVING_DIR.name: directory_flag(args.serving_dir, "--serving-dir")}
+
+
+def resolve_path(text: str, flag: str, error: type = UsageError) -> Path:
+    """An absolute path with symlinks resolved; a symlink loop (or a path the OS refuses) names the flag."""
+    try:
+        return Path(text).resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a symlink loop
+        raise error(f"{flag} {text!r} cannot be resolved ({exc}): it is a symlink loop or an unreachable path; "
+                    f"pass a real path.") from None
+
+
+def directory_flag(text: str, flag: str) -> Path:
+    """A directory flag: resolved, and not an existing regular file (a usage error, not a full disk)."""
+    path = resolve_path(text, flag)
+    existing = next(p for p in (path, *path.parents) if p.exists())  # the root always exists
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {text!r}: {existing} is a file, not a directory: pass a directory (it is "
+                         f"created if missing).")
+    return path
 
 
 def make_run_id(requested: str | None) -> str:
     run_id = requested or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    if not RUN_ID.match(run_id) or ".." in run_id:
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:  # fullmatch: `$` would let a trailing newline in
         raise UsageError(f"--run-id {run_id!r} is not a valid run name: use letters, digits, '.', '_' and '-' "
                          f"(no '/' or '..'), at most 100 characters.")
     return run_id
@@ -139,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def main_() -> None:
         config = resolve_config(args)
         run_id = make_run_id(args.run_id)
-        run_dir = Path(args.pipeline_root).resolve() / run_id
+        run_dir = directory_flag(args.pipeline_root, "--pipeline-root") / run_id
         runner = importlib.import_module(RUNNERS[args.runner])
         options = runner.options_from(args)
         run = common.Run(run_id, run_dir, config, resolve_params(args))

@@ -31,6 +31,7 @@ NPZ_NAME = "data.npz"
 
 # train/
 MODEL = "model"                    # SavedModel with a raw-feature serving signature
+MODEL_COLUMNS = "assets.extra/columns.json"  # in a SavedModel: CSV column -> signature input, kinds, label
 LOGS = "logs"                      # TensorBoard event files
 BACKUP = "backup"                  # BackupAndRestore checkpoints, for resuming a killed run
 HISTORY = "history.json"
@@ -46,6 +47,7 @@ PLOTS = ("roc.png", "precision_recall.png", "confusion_matrix.png")
 GATE_JSON = "gate.json"
 GATE_TXT = "gate.txt"
 PUSH_LOCK = ".push.lock"           # in <serving_dir>/<model>/: serialises pushes of one model
+VERSION_DIGESTS = "bankpipe-digests.json"  # in each pushed version: SHA-256 of its files (components/integrity.py)
 
 
 def split_path(split_dir: Path, split: str) -> Path:

@@ -16,11 +16,16 @@ from components.errors import UsageError
 from components.features import CROSS_MIN_COUNT, cross_term_ok, parse_crosses
 
 SPLIT_FORMATS = ("npz", "tfrecord")
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
 
 def _field(default: Any, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _check_seed(seed: int) -> None:
+    _check(0 <= seed <= MAX_SEED, "seed", seed, f"an integer in [0, {MAX_SEED}] (an unsigned 32-bit seed)")
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
@@ -78,6 +83,7 @@ class SplitConfig:
         _check(self.min_rows_per_class >= 1, "min_rows_per_class", self.min_rows_per_class, ">= 1")
         _check(self.stream_threshold_mb > 0, "stream_threshold_mb", self.stream_threshold_mb, "> 0")
         _check(self.chunk_rows >= 1000, "chunk_rows", self.chunk_rows, ">= 1000")
+        _check_seed(self.seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +144,7 @@ class TrainConfig:
         _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", self.checkpoint_every_steps, ">= 0")
         _check(self.checkpoint_secs >= 0, "checkpoint_secs", self.checkpoint_secs, ">= 0")
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, " or ".join(STRATEGIES))
+        _check_seed(self.seed)
         _check(all(len(c) >= 2 and all(cross_term_ok(t) for t in c) for c in parse_crosses(self.crosses)), "crosses",
                self.crosses, "comma-separated crosses of two or more columns joined by '*', a numeric column "
                              "optionally as name/k (bucketed by k), e.g. month*day,month*day/7")
@@ -174,6 +181,14 @@ class PipelineConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = dataclasses.field(default_factory=EvaluateConfig)
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
+
+    def __post_init__(self) -> None:
+        # One label for the whole run: validate checks the column that split encodes. Each step keeps its
+        # own copy (a step runs alone from its section), so the two must agree; --label sets both.
+        if self.validate.label != self.split.label:
+            raise UsageError(f"config values validate.label={self.validate.label!r} and split.label="
+                             f"{self.split.label!r} disagree: the run has one label; pass it with --label, which "
+                             f"sets both.")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

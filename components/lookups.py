@@ -24,7 +24,9 @@ def versions(model_root: Path) -> list[int]:
     """The version numbers under <serving_dir>/<model>/, oldest first."""
     if not Path(model_root).is_dir():
         return []
-    return sorted(int(p.name) for p in Path(model_root).iterdir() if p.name.isdigit() and p.is_dir())
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() refuses or reads as another number.
+    return sorted(int(p.name) for p in Path(model_root).iterdir()
+                  if p.name.isascii() and p.name.isdigit() and p.is_dir())
 
 
 def latest_version(serving_dir: Path, model_name: str) -> Path | None:

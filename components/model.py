@@ -7,10 +7,12 @@ SavedModel applies the very same layers to raw columns.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
 
+from components.columns import signature_names
 from components.config import TrainConfig
 from components.errors import UsageError
 from components.features import CROSS_MIN_COUNT, FeatureSpec, cross_term, parse_crosses
@@ -57,21 +59,35 @@ class Preprocessor:
         config = config or TrainConfig()
         self.spec, self.signed_log, self.numeric_bins = spec, config.signed_log, config.numeric_bins
         self.normalize, self.bins = None, {}
-        self.lookups = {name: keras().layers.StringLookup(output_mode="one_hot", name=f"one_hot_{name}")
+        # Keras layer names allow fewer characters than CSV headers: layers are named by unique TensorFlow
+        # names (the signature's), so `a.b` and `a_b` never share a layer name.
+        self.names = signature_names(spec.columns)
+        self.lookups = {name: keras().layers.StringLookup(output_mode="one_hot", name=f"one_hot_{self.names[name]}")
                         for name in spec.categorical}
-        self.crosses = {}
-        for columns in parse_crosses(config.crosses):
-            terms = [cross_term(column) for column in columns]
-            missing = [name for name, _ in terms if name not in spec.columns]
-            if missing:
-                log.info("feature cross %s skipped: the data has no column %s", "*".join(columns), missing[0])
-                continue
-            bucketed = [name for name, width in terms if width > 1 and name not in spec.numeric]
-            if bucketed:
-                raise UsageError(f"feature cross {'*'.join(columns)}: {bucketed[0]} is not numeric, so it cannot be "
-                                 f"bucketed with '/': write {bucketed[0]} alone.")
-            self.crosses[columns] = keras().layers.StringLookup(
-                output_mode="one_hot", name="cross_" + "_x_".join(c.replace("/", "_by_") for c in columns))
+        default_crosses = config.crosses == TrainConfig().crosses
+        kept = [columns for columns in parse_crosses(config.crosses) if self._cross_ok(columns, default_crosses)]
+        labels = signature_names("cross_" + "_x_".join(c.replace("/", "_by_") for c in columns) for columns in kept)
+        self.crosses = {columns: keras().layers.StringLookup(output_mode="one_hot", name=label)
+                        for columns, label in zip(kept, labels.values())}
+
+    def _cross_ok(self, columns: tuple[str, ...], default: bool) -> bool:
+        """Crosses naming a column the data lacks are skipped, and so are the default crosses that bucket a
+        column that is not numeric here (any CSV may call a text column `day`); a cross the user wrote that
+        buckets a text column is a usage error."""
+        terms = [cross_term(column) for column in columns]
+        missing = [name for name, _ in terms if name not in self.spec.columns]
+        if missing:
+            log.info("feature cross %s skipped: the data has no column %s", "*".join(columns), missing[0])
+            return False
+        bucketed = [name for name, width in terms if width > 1 and name not in self.spec.numeric]
+        if bucketed and default:
+            log.info("feature cross %s skipped: column %s is not numeric, so it cannot be bucketed",
+                     "*".join(columns), bucketed[0])
+            return False
+        if bucketed:
+            raise UsageError(f"feature cross {'*'.join(columns)}: {bucketed[0]} is not numeric, so it cannot be "
+                             f"bucketed with '/': write {bucketed[0]} alone (--set train.crosses=...).")
+        return True
 
     def adapt(self, features: dict[str, np.ndarray]) -> None:
         """Learn means, variances, bin edges and vocabularies from training rows only.
@@ -90,7 +106,7 @@ class Preprocessor:
             quantiles = np.linspace(0, 1, self.numeric_bins + 1)[1:-1]
             self.bins = {name: layers.Discretization(
                 bin_boundaries=np.unique(np.quantile(features[name], quantiles)).tolist(), output_mode="one_hot",
-                name=f"bins_{name}") for name in self.spec.numeric}
+                name=f"bins_{self.names[name]}") for name in self.spec.numeric}
         for name, lookup in self.lookups.items():
             lookup.set_vocabulary(vocabulary_by_count(features[name]))
         for columns, lookup in self.crosses.items():
@@ -120,8 +136,8 @@ class Preprocessor:
     def layers(self) -> dict:
         """Every stateful layer, for the serving module to track."""
         named = {"normalize": self.normalize} if self.normalize is not None else {}
-        return {**named, **{f"bins_{n}": b for n, b in self.bins.items()},
-                **{f"lookup_{n}": lk for n, lk in self.lookups.items()},
+        return {**named, **{f"bins_{self.names[n]}": b for n, b in self.bins.items()},
+                **{f"lookup_{self.names[n]}": lk for n, lk in self.lookups.items()},
                 **{lk.name: lk for lk in self.crosses.values()}}
 
     def __call__(self, features):
@@ -140,9 +156,21 @@ class Preprocessor:
 def vocabulary_by_count(values: np.ndarray, min_count: int = 1) -> list[str]:
     """Distinct values seen at least min_count times, most frequent first, ties by value descending:
     StringLookup.adapt's order."""
-    tokens, counts = np.unique(np.asarray(values).astype(str), return_counts=True)
+    tokens, counts = np.unique(as_text(values), return_counts=True)
     order = np.lexsort((np.char.encode(tokens, "utf-8"), counts))[::-1]
     return [t for t, n in zip(tokens[order].tolist(), counts[order].tolist()) if t != "[UNK]" and n >= min_count]
+
+
+def as_text(values) -> np.ndarray:
+    """Unicode strings from str, bytes (tf.string as NumPy gives) or numbers: bytes are UTF-8 (`técnico`),
+    which NumPy's own astype(str) would decode as ASCII."""
+    values = np.asarray(values)
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8")
+    if values.dtype.kind == "O":
+        return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.ravel()],
+                        dtype=str).reshape(values.shape)
+    return values.astype(str)
 
 
 def _signed_log(x):
@@ -202,20 +230,33 @@ def build_classifier(width: int, config: TrainConfig, jit_compile: bool = False)
     return model
 
 
+def columns_record(spec: FeatureSpec) -> dict:
+    """What the model records about its inputs: CSV column -> signature input name, and each column's kind."""
+    return {"inputs": signature_names(spec.columns), "numeric": list(spec.numeric),
+            "categorical": list(spec.categorical), "label": spec.label}
+
+
 def serving_module(preprocessor: Preprocessor, classifier, spec: FeatureSpec):
-    """A tf.Module whose `serving_default` takes raw columns (strings and numbers) and returns probabilities."""
+    """A tf.Module whose `serving_default` takes raw columns (strings and numbers) and returns probabilities.
+
+    Signature inputs carry TensorFlow names (`emp.var.rate` -> `emp_var_rate`); the mapping from CSV names is
+    the module's `columns()` (JSON) and, once exported, assets.extra/columns.json."""
     import tensorflow as tf
 
     module = tf.Module()
     module.preprocessing = preprocessor.layers()
     module.classifier = classifier
+    names = signature_names(spec.columns)
+    record = tf.constant(json.dumps(columns_record(spec), ensure_ascii=False))
 
-    def serve(**features):
-        probabilities = classifier(preprocessor(features), training=False)
+    def serve(**inputs):
+        probabilities = classifier(preprocessor({column: inputs[name] for column, name in names.items()}),
+                                   training=False)
         return {"probabilities": probabilities, "positive_probability": probabilities[:, 1]}
 
-    specs = {n: tf.TensorSpec([None], tf.float32, name=n) for n in spec.numeric}
-    specs.update({n: tf.TensorSpec([None], tf.string, name=n) for n in spec.categorical})
+    module.columns = tf.function(lambda: record, input_signature=[], autograph=False)
+    specs = {names[n]: tf.TensorSpec([None], tf.float32, name=names[n]) for n in spec.numeric}
+    specs.update({names[n]: tf.TensorSpec([None], tf.string, name=names[n]) for n in spec.categorical})
     # No Python control flow depends on tensors here: AutoGraph would only slow the trace down.
     module.serve = tf.function(serve, autograph=False)
     module.serve.get_concrete_function(**specs)

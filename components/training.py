@@ -227,3 +227,6 @@ def export(module, signature, path: Path) -> None:
 
     with storage.atomic_dir(path) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={"serving_default": signature})
+        # Beside the graph (TensorFlow Serving's assets.extra): readable without TensorFlow, by evaluate, push
+        # and any scoring code that has rows by their CSV column names.
+        storage.write_text(tmp / artifacts.MODEL_COLUMNS, module.columns().numpy().decode("utf-8"))

@@ -210,3 +210,63 @@ def test_extreme_magnitudes_are_normalized_in_float64(tmp_path, bank_frame):
     assert code == 0
     metrics = storage.read_json(tmp_path / "runs" / "big" / "evaluate" / artifacts.METRICS)["candidate"]
     assert metrics["auc"] > 0.8
+
+
+# ── Flags a user can get wrong: a documented exit code and a message naming the value, never exit 1 ────
+def _loop(tmp_path):
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    return str(tmp_path / "loop-a")
+
+
+def _file(tmp_path, content=b"not a directory"):
+    (tmp_path / "a-file").write_bytes(content)
+    return str(tmp_path / "a-file")
+
+
+@pytest.mark.parametrize("flags, code, message", [
+    (lambda t: ["--data", _loop(t)], 3, "--data '.*loop-a' cannot be resolved .*symlink loop"),
+    (lambda t: ["--serving-dir", _loop(t)], 2, "--serving-dir '.*loop-a' cannot be resolved .*symlink loop"),
+    (lambda t: ["--pipeline-root", _loop(t)], 2, "--pipeline-root '.*loop-a' cannot be resolved"),
+    (lambda t: ["--pipeline-root", _file(t)], 2, "--pipeline-root '.*a-file'.* is a file, not a directory"),
+    (lambda t: ["--pipeline-root", _file(t) + "/runs"], 2, "a-file is a file, not a directory"),
+    (lambda t: ["--schema", str(t)], 3, "schema file .* is a directory"),
+    (lambda t: ["--schema", _file(t, bytes(range(256)))], 3, "schema file .*a-file is not text"),
+    (lambda t: ["--seed", "-1"], 2, r"seed=-1 is out of range: expected an integer in \[0, 4294967295\]"),
+    (lambda t: ["--seed", str(2**32)], 2, "seed=4294967296 is out of range"),
+    (lambda t: ["--run-id", "run-1\n"], 2, r"--run-id 'run-1\\n' is not a valid run name"),
+    (lambda t: ["--set", "split.label=x"], 2, "validate.label='deposit' and split.label='x' disagree.*--label"),
+])
+def test_bad_paths_and_values_exit_with_their_documented_code(tmp_path, capsys, small_bank_csv, flags, code,
+                                                              message):
+    got, manifest, err = pipeline_fails(tmp_path, capsys, "--data", str(small_bank_csv), *flags(tmp_path))
+    assert got == code and re.search(message, err), err[-2000:]
+    if code == 2:
+        assert manifest is None  # usage errors stop before anything runs
+
+
+@pytest.mark.parametrize("header, message", [
+    ("age,job,age,deposit", "column 'age' appears twice in the header"),
+    ("age,job, deposit,deposit", "column 'deposit' appears twice"),
+])
+def test_a_duplicated_header_name_is_a_data_error_naming_it(tmp_path, capsys, header, message):
+    path = tmp_path / "dup.csv"
+    path.write_text(header + "\n" + "\n".join(f"{30 + i},admin.,{i % 2},{'yes' if i % 2 else 'no'}"
+                                              for i in range(60)) + "\n")
+    code, manifest, err = pipeline_fails(tmp_path, capsys, "--data", str(path), "--schema", "")
+    assert code == 3 and message in err and str(path) in err
+    assert_stopped_at_validate(manifest)
+
+
+@pytest.mark.parametrize("values, example", [
+    (["1,234", "12", "2,345,678"], "'1,234'"),      # thousands separators (quoted in a comma-separated file)
+    (["1.234,5", "3,25", "7"], "'1.234,5'"),         # decimal commas
+])
+def test_numbers_written_for_people_are_reported_not_made_categories(tmp_path, capsys, bank_frame, values,
+                                                                      example):
+    frame = sample_bank(bank_frame, 200)
+    frame["balance"] = [values[i % 3] for i in range(len(frame))]
+    path = write(tmp_path, frame)
+    code, manifest, err = pipeline_fails(tmp_path, capsys, "--data", str(path), "--schema", "")
+    assert code == 3 and "column 'balance'" in err and example in err and "thousands separators" in err
+    assert_stopped_at_validate(manifest)

@@ -9,7 +9,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from components import artifacts, lookups, storage
+from components import artifacts, integrity, lookups, storage
 from tests.conftest import BANK_CSV, ROOT, run_pipeline, sample_bank
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +39,8 @@ def test_full_run_pushes_a_model_above_the_reference_accuracy(two_runs):
     metrics = storage.read_json(root / "runs" / "first" / "evaluate" / artifacts.METRICS)
     assert metrics["candidate"]["accuracy"] >= 0.85 and metrics["baseline"] is None
     assert first["steps"]["push"]["result"]["pushed_to"] == str(root / "serving" / "bank" / "1")
+    recorded = storage.read_json(root / "serving" / "bank" / "1" / artifacts.VERSION_DIGESTS)["sha256"]
+    assert recorded == integrity.digests(root / "serving" / "bank" / "1") and "saved_model.pb" in recorded
 
 
 def test_second_run_compares_against_the_deployed_model(two_runs):
@@ -49,7 +51,9 @@ def test_second_run_compares_against_the_deployed_model(two_runs):
     assert metrics["baseline"]["accuracy"] >= 0.85
     gate = (root / "runs" / "second" / "push" / artifacts.GATE_TXT).read_text()
     assert "accuracy vs deployed" in gate and "serving/bank/1" in gate
-    assert manifest(root, "second")["params"]["previous_statistics"].endswith("first/validate/stats.pb")
+    inputs = manifest(root, "second")["steps"]["validate"]["inputs"]  # what the lookups found, per step
+    assert inputs["previous_statistics"].endswith("first/validate/stats.pb")
+    assert manifest(root, "second")["steps"]["evaluate"]["inputs"]["baseline_model"].endswith("serving/bank/1")
     assert (root / "runs" / "second" / "validate" / artifacts.DRIFT_TXT).read_text() == "no drift\n"
     assert lookups.versions(root / "serving" / "bank") == [1, 2]
 

@@ -127,7 +127,8 @@ def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, 
         rerun.add(spec.name)
         log.info("── %s ──", spec.name)
         record.clear()
-        record.update(status="running", fingerprint=print_, outputs={k: str(v) for k, v in outputs.items()})
+        record.update(status="running", fingerprint=print_, inputs={k: str(v) if v else None for k, v in inputs.items()},
+                      outputs={k: str(v) for k, v in outputs.items()})
         run.save_manifest()
         outcome = _execute(run, record, execute, spec, config, inputs, outputs)
         if outcome.exit_code != 0:

@@ -9,14 +9,12 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from components import artifacts, cli, datasets, lookups, plots, storage
 from components.config import EvaluateConfig
 from components.spec import ComponentSpec, Input, Lookup, StepOutput
-from components.errors import DataError
 from components.features import FeatureSpec
 from components.metrics import binary_metrics
+from components.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -29,35 +27,6 @@ SPEC = ComponentSpec(
             Input("baseline_model", Lookup(lookups.deployed_model), "the deployed SavedModel to compare with",
                   required=False)))
 SCALARS = ("loss", "accuracy", "auc", "precision", "recall", "f1")
-
-
-def load_scorer(model_dir: Path, what: str):
-    import tensorflow as tf
-
-    try:
-        return tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    except (OSError, ValueError, KeyError, tf.errors.OpError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{what} at {model_dir} is not a loadable SavedModel ({first_line}). If it is a "
-                        f"deployed version, remove that version directory so the previous one serves.") from None
-
-
-def score(scorer, features: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
-    """Positive-class probabilities, batch by batch, through the serving signature."""
-    import tensorflow as tf
-
-    rows = len(next(iter(features.values())))
-    wanted = scorer.structured_input_signature[1]
-    missing = sorted(set(wanted) - set(features))
-    if missing:
-        raise DataError(f"the model expects columns {missing} that the test split lacks: the deployed model "
-                        f"was trained on other columns; use another --serving-dir or model name.")
-    out = []
-    for start in range(0, rows, batch_size):
-        batch = {name: tf.constant(features[name][start:start + batch_size], dtype=spec.dtype)
-                 for name, spec in wanted.items()}
-        out.append(scorer(**batch)["positive_probability"].numpy())
-    return np.concatenate(out)
 
 
 def write_tensorboard(logs_dir: Path, metrics: dict, images: dict[str, bytes]) -> None:
@@ -77,12 +46,11 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     features, labels = datasets.to_numpy(datasets.raw_batches(split_dir, "test", spec, config.batch_size),
                                          artifacts.split_path(split_dir, "test"))
 
-    scores = {"candidate": score(load_scorer(Path(inputs["model"]), "the trained model"), features,
-                                 config.batch_size)}
+    # Test rows by their CSV names; each model maps them to its own signature inputs (its columns record).
+    scores = {"candidate": Scorer(inputs["model"], "the trained model")(features, config.batch_size)}
     baseline_dir = inputs.get("baseline_model")
     if baseline_dir:
-        scores["baseline"] = score(load_scorer(Path(baseline_dir), "the deployed model"), features,
-                                   config.batch_size)
+        scores["baseline"] = Scorer(baseline_dir, "the deployed model", deployed=True)(features, config.batch_size)
     results = {name: binary_metrics(labels, s) for name, s in scores.items()}
     for name, values in results.items():
         log.info("%-9s %s", name, "  ".join(f"{k} {values[k]:.4f}" for k in SCALARS))

@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from components import artifacts, cli, lookups, storage
+from components import artifacts, cli, integrity, lookups, scoring, storage
 from components.config import PushConfig
 from components.spec import SERVING_DIR, ComponentSpec, Input, Output, StepOutput
-from components.errors import GateRefused, InfraError
+from components.errors import DataError, GateRefused, InfraError
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +87,35 @@ def push_model(model_dir: Path, serving_dir: Path, model_name: str) -> Path:
         target = model_root / str(version)
         with storage.atomic_dir(target) as tmp:
             shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
+            integrity.record(tmp)  # inside the atomic copy: no reader ever sees the version without it
     return target
+
+
+def read_metrics(path: Path) -> dict:
+    """metrics.json with the numbers the gate needs; a missing or non-numeric one names the key and the fix."""
+    metrics = storage.read_json(path)
+    sections = ("candidate", "baseline") if isinstance(metrics, dict) and metrics.get("baseline") else ("candidate",)
+    for section in sections:
+        for key in ("accuracy", "auc"):
+            value = metrics.get(section, {}).get(key) if isinstance(metrics.get(section), dict) else None
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise DataError(f"{path} has no number at {section}.{key} (found {value!r}): it was not written by "
+                                f"evaluate; re-run evaluate.")
+    return metrics
 
 
 def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: model (SavedModel dir), metrics (evaluate output dir); outputs: output dir, serving_dir."""
-    metrics = storage.read_json(Path(inputs["metrics"]) / artifacts.METRICS)
+    metrics = read_metrics(Path(inputs["metrics"]) / artifacts.METRICS)
+    # A served model must say which CSV column feeds which input: refuse one that does not, before the gate.
+    columns = scoring.model_inputs(Path(inputs["model"]))
     checks = decide(metrics["candidate"], metrics.get("baseline"), config)
     blessed = all(c.passed for c in checks)
     text = report(checks, blessed, metrics.get("deployed_version"))
     out = Path(outputs["output"])
     storage.write_text(out / artifacts.GATE_TXT, text)
     result = {"blessed": blessed, "checks": [dict(dataclasses.asdict(c), margin=c.margin, passed=c.passed)
-                                             for c in checks], "pushed_to": None}
+                                             for c in checks], "pushed_to": None, "inputs": columns}
     if not blessed:
         storage.write_json(out / artifacts.GATE_JSON, result)
         failed = ", ".join(f"{c.name} {c.value:.4f} < {c.threshold:.4f}" for c in checks if not c.passed)

@@ -16,6 +16,7 @@ from typing import Sequence
 import pandas as pd
 
 from components import artifacts, cli, lookups, storage
+from components.columns import check_number_formats
 from components.config import ValidateConfig
 from components.spec import DATA, SCHEMA, ComponentSpec, Input, Lookup
 from components.errors import AnomaliesError
@@ -118,7 +119,9 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
         log.info("%s is %.0f MB (> %.0f MB): exact statistics through Beam, streaming", data, size_mb,
                  config.beam_threshold_mb)
         delimiter = storage.sniff_delimiter(data)
-        require_label(pd.read_csv(data, sep=delimiter, nrows=1), config.label)
+        head = next(storage.read_csv_chunks(data, 10_000))  # the header's and the first rows' checks, as below
+        require_label(head, config.label)
+        check_number_formats(head, data, skip=config.label)
         stats = statistics_with_beam(data, delimiter)
         rows = int(stats.datasets[0].num_examples)
     else:
@@ -131,6 +134,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
             frame = storage.read_csv(data)
             rows = len(frame)
         require_label(frame, config.label)
+        check_number_formats(frame, data, skip=config.label)
         frame[config.label] = canonical_labels(frame[config.label])
         stats = statistics_in_memory(frame)
     log.info("statistics of %d rows x %d columns", rows, len(stats.datasets[0].features))

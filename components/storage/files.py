@@ -65,7 +65,7 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
     removed = []
     for path in Path(directory).glob(".*.tmp-*"):
         pid = path.name.rsplit(".tmp-", 1)[1].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isascii() and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -16,6 +16,15 @@ def load_schema(path: str | os.PathLike):
     except FileNotFoundError:
         raise DataError(f"schema file {path} does not exist: pass an existing .pbtxt with --schema, or "
                         f"omit --schema to infer one from the data.") from None
+    except IsADirectoryError:
+        raise DataError(f"schema file {path} is a directory: pass the schema.pbtxt file inside it with --schema, "
+                        f"or omit --schema to infer one from the data.") from None
+    except UnicodeDecodeError:
+        raise DataError(f"schema file {path} is not text (a binary file?): pass a TFDV schema in text format "
+                        f"(.pbtxt, as validate writes it).") from None
+    except OSError as exc:
+        raise DataError(f"schema file {path} cannot be read ({exc.strerror or exc}): pass a readable .pbtxt "
+                        f"with --schema.") from None
     try:
         return text_format.Parse(text, schema_pb2.Schema())
     except text_format.ParseError as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from components.columns import check_header
 from components.errors import DataError
 
 DELIMITERS = ",;\t|"
@@ -27,8 +28,7 @@ def sniff_delimiter(path: str | os.PathLike) -> str:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # a multi-byte character cut by the read size is fine
-            raise DataError(f"data file {path} is not UTF-8 text (bad byte at offset {exc.start}): "
-                            f"re-save it as UTF-8.") from None
+            raise _not_utf8(path) from None
         text = head[:exc.start].decode("utf-8")
     lines = [line for line in text.splitlines() if line.strip()][:200]
     if len(lines) < 2:
@@ -56,31 +56,63 @@ def _best_delimiter(lines: list[str]) -> str | None:
     return best
 
 
+def read_header(path: str | os.PathLike, delimiter: str) -> list[str]:
+    """The header's column names, stripped and checked (a BOM is not part of the first name)."""
+    with open(path, encoding="utf-8-sig", newline="", errors="replace") as handle:
+        names = next(csv.reader(handle, delimiter=delimiter), [])
+    return check_header(names, path)
+
+
+def _not_utf8(path: str | os.PathLike) -> DataError:
+    """Name the first line that is not UTF-8, with its bad bytes: the same message whatever read it."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = line[exc.start:exc.end]
+                return DataError(f"data file {path} is not UTF-8 text: line {number} holds the byte(s) {bad!r} "
+                                 f"(column {exc.start + 1} of that line). Re-save the file as UTF-8.")
+    return DataError(f"data file {path} is not UTF-8 text: re-save it as UTF-8.")
+
+
+def _reader(path: str | os.PathLike, **kwargs):
+    """pandas' reader with the detected delimiter and the checked header names (so pandas never renames a
+    duplicate `x` to `x.1`, and a header name with spaces around it is found by its stripped name)."""
+    delimiter = sniff_delimiter(path)
+    return pd.read_csv(path, sep=delimiter, skipinitialspace=True, encoding="utf-8", header=0,
+                       names=read_header(path, delimiter), **kwargs)
+
+
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read a whole CSV (with a detected delimiter) into a DataFrame; malformed rows raise DataError."""
-    delimiter = sniff_delimiter(path)
     try:
-        frame = pd.read_csv(path, sep=delimiter, skipinitialspace=True, encoding="utf-8")
+        frame = _reader(path)
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path} has ragged rows: {exc}. Every row needs as many fields as the header.") \
-            from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"data file {path} is not UTF-8 text ({exc.reason}): re-save it as UTF-8.") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+        raise _ragged(path, exc) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     if frame.empty:
         raise DataError(f"data file {path} has a header but no data rows.")
     return frame
 
 
 def read_csv_chunks(path: str | os.PathLike, rows: int, usecols: list[str] | None = None):
-    """Stream a CSV (detected delimiter) as DataFrames of `rows` rows: for files larger than memory."""
-    delimiter = sniff_delimiter(path)
-    reader = pd.read_csv(path, sep=delimiter, skipinitialspace=True, encoding="utf-8", chunksize=rows,
-                         usecols=usecols)
+    """Stream a CSV (detected delimiter) as DataFrames of `rows` rows: for files larger than memory. The
+    same names, errors and messages as read_csv, whatever the size."""
     try:
-        for chunk in reader:
-            chunk.columns = [str(c).strip() for c in chunk.columns]
+        for chunk in _reader(path, chunksize=rows, usecols=usecols):
             yield chunk
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path} has ragged rows: {exc}. Every row needs as many fields as the header.") \
-            from None
+        raise _ragged(path, exc) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except ValueError as exc:  # usecols naming a column the header lacks
+        if usecols and "usecols" in str(exc).lower():
+            raise DataError(f"columns {usecols} are not all in the header of {path}: pass the right --label.") \
+                from None
+        raise
+
+
+def _ragged(path: str | os.PathLike, exc: Exception) -> DataError:
+    return DataError(f"{path} has ragged rows: {exc}. Every row needs as many fields as the header.")

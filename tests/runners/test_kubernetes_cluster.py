@@ -291,3 +291,24 @@ def test_a_step_can_write_its_own_output_and_nothing_else_on_the_volume(cluster,
     for path in ("/artifacts/runs/other.txt", "/artifacts/serving/x.txt", "/artifacts/x.txt"):
         assert f"REFUSED {path} EROFS" in lines, lines
     assert (cluster.volume() / "runs" / run_id / "validate" / "ok.txt").read_text() == "x"
+
+
+def test_a_deadline_stops_the_step_as_an_infrastructure_failure(cluster, tmp_path):
+    run_id = new_id("deadline")
+    assert run_pipeline(*flags(tmp_path, run_id, "--job-deadline", "3")) == 75  # validate needs more than 3 s
+    steps = manifest(tmp_path, run_id)["steps"]
+    assert "ran past its deadline" in steps["validate"]["error"] and steps["split"]["status"] == "pending"
+
+
+def test_missing_shared_objects_or_operator_are_usage_errors_before_any_job(cluster, tmp_path, capsys):
+    from components.runners.k8s_render import run_selector
+
+    run_id = new_id("missing")
+    # the namespace "default" exists, but the overlay was not applied there: no claim for the artifacts
+    assert run_pipeline(*flags(tmp_path, run_id, "--namespace", "default")) == 2
+    assert "kubectl apply -k k8s/overlays/cpu" in capsys.readouterr().err
+    assert not cluster.get("jobs", run_selector(run_id))
+    # no Kubeflow training operator here: a TFJob cannot be created
+    assert run_pipeline(*flags(tmp_path, new_id("tfjob"), "--trainer", "tfjob", "--workers", "2",
+                               "--set", "train.epochs=1")) == 2
+    assert "the Kubeflow training operator (TFJob CRD) is not installed" in capsys.readouterr().err

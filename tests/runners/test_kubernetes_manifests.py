@@ -267,3 +267,18 @@ def test_network_policies_deny_everything_but_the_workers_collectives_and_dns(tm
     assert args[args.index("--host") + 1] == "127.0.0.1"
     assert not any(selects(p["spec"]["podSelector"], {"app.kubernetes.io/name": "bankpipe-tensorboard"})
                    for p in policies if p is not deny)  # no ingress to TensorBoard but port-forward
+
+
+def test_pods_get_cluster_paths_and_leave_lookups_to_the_pod(tmp_path):
+    """The embedded data in the image, run folders on the volume; the deployed model and the previous
+    statistics are found by the pod (k8s_entry), which searches the volume's folders."""
+    out = dry_run(tmp_path)
+    args = {step.name: yaml.safe_load((out / f"{k8s_render.job_name('Run_1', step.name)}.job.yaml").read_text())[
+        "spec"]["template"]["spec"]["containers"][0]["args"] for step in PIPELINE}
+    assert args["validate"][:10] == [k8s_render.ENTRY, "--pipeline-root", "/artifacts/runs", "--serving-dir",
+                                     "/artifacts/serving", "--run-id", "Run_1", "--model-name", "bank",
+                                     "components.steps.validate"]
+    assert args["validate"][args["validate"].index("--data") + 1] == "/app/data/bank.csv"
+    assert args["validate"][args["validate"].index("--output") + 1] == "/artifacts/runs/Run_1/validate"
+    assert "--previous-statistics" not in args["validate"] and "--baseline-model" not in args["evaluate"]
+    assert args["push"][args["push"].index("--serving-dir", 10) + 1] == "/artifacts/serving"

@@ -57,3 +57,22 @@ def test_corrupt_baseline_is_named(trained_small, tmp_path):
     (broken / "saved_model.pb").write_bytes(b"not a protobuf")
     with pytest.raises(DataError, match=r"deployed model at .*/3 is not a loadable SavedModel"):
         run_evaluate(trained_small, tmp_path / "out", baseline=broken)
+
+
+def test_a_column_whose_type_changed_since_the_deployed_model_is_named(trained_small, tmp_path, bank_frame):
+    """`age` arrives as text ("a41") while the deployed model was trained on it as a number: a clear error
+    naming the column, not a crash while scoring."""
+    from components.config import SplitConfig, TrainConfig, ValidateConfig
+    from components.steps import split, train, validate
+    from tests.conftest import sample_bank
+
+    frame = sample_bank(bank_frame, 600)
+    frame["age"] = "a" + frame["age"].astype(str)
+    frame.to_csv(tmp_path / "text_age.csv", index=False)
+    validate.run(ValidateConfig(), {"data": tmp_path / "text_age.csv", "schema": None}, {"output": tmp_path / "v"})
+    split.run(SplitConfig(), {"data": tmp_path / "text_age.csv", "schema": tmp_path / "v" / artifacts.SCHEMA},
+              {"output": tmp_path / "s"})
+    train.run(TrainConfig(epochs=3, learning_rate=0.01), {"split": tmp_path / "s"}, {"output": tmp_path / "train"})
+    deployed = trained_small[0] / "train" / artifacts.MODEL
+    with pytest.raises(DataError, match=r"column 'age' is text in the data but the deployed model .* as numbers"):
+        run_evaluate((tmp_path, tmp_path / "s", None), tmp_path / "out", baseline=deployed)

@@ -2,10 +2,11 @@ import shutil
 
 import pytest
 
-from components import artifacts, lookups, storage
+from components import artifacts, lookups, scoring, storage
 from components.steps import push
 from components.config import PushConfig
-from components.errors import GateRefused
+from components.errors import DataError, GateRefused
+from tests.conftest import BANK_SCHEMA, run_pipeline
 
 GOOD = {"accuracy": 0.86, "auc": 0.92}
 
@@ -25,6 +26,7 @@ def fake_run(tmp_path, metrics, baseline=None, **config):
     model = tmp_path / "model"
     (model / "variables").mkdir(parents=True, exist_ok=True)
     (model / "saved_model.pb").write_bytes(b"model bytes")
+    storage.write_json(model / artifacts.MODEL_COLUMNS, {"inputs": {"age": "age"}})
     storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, {"candidate": metrics, "baseline": baseline,
                                                               "deployed_version": None})
     return push.run(PushConfig(**config), {"model": model, "metrics": tmp_path / "evaluate"},
@@ -63,3 +65,86 @@ def test_a_failed_copy_leaves_no_version(tmp_path, monkeypatch):
         fake_run(tmp_path, GOOD)
     assert lookups.versions(tmp_path / "serving" / "bank") == []
     assert [p.name for p in (tmp_path / "serving" / "bank").iterdir()] == [".push.lock"]
+
+
+# ── Columns of any spelling, categories in any Unicode text: the bank data as CSVs in the wild have it ──
+RENAMED = {"age": "client.age", "job": "job title", "marital": "état-civil", "education": "education/level",
+           "default": "default[credit]", "balance": "emp.var.rate", "housing": "class", "loan": "1loan",
+           "contact": "contact.type", "day": "call.day", "month": "call.month", "duration": "call duration",
+           "campaign": "nr.employed", "pdays": "p-days", "previous": "cons.price.idx", "poutcome": "poutcome",
+           "deposit": "deposit.y"}
+UNICODE = {"job": {"technician": "técnico", "management": "gestión", "admin.": "行政"},
+           "marital": {"single": "célibataire"}}
+CROSSES = ",".join(["call.month*call.day", "contact.type*call.month", "call.month*call.day/4",
+                    "call.month*call.day/8", "call.month*call.day/16"])
+
+
+def renamed_bank(tmp_path, bank_frame):
+    """The bank data and its curated schema with dotted, spaced, bracketed, keyword and non-ASCII column
+    names and Unicode categories: the same rows, the same column order, the same split."""
+    from google.protobuf import text_format
+
+    frame = bank_frame.replace(UNICODE).rename(columns=RENAMED)
+    frame.to_csv(tmp_path / "renamed.csv", index=False)
+    schema = storage.load_schema(BANK_SCHEMA)
+    for feature in schema.feature:
+        feature.name = RENAMED[feature.name]
+    for domain in schema.string_domain:
+        values = [UNICODE.get(domain.name, {}).get(v, v) for v in domain.value]
+        del domain.value[:]
+        domain.value.extend(values)
+    (tmp_path / "renamed.pbtxt").write_text(text_format.MessageToString(schema, as_utf8=True), encoding="utf-8")
+    return tmp_path / "renamed.csv", tmp_path / "renamed.pbtxt", frame
+
+
+def pushed_run(tmp_path, name, *flags):
+    code = run_pipeline("--pipeline-root", str(tmp_path / "runs"), "--serving-dir", str(tmp_path / name),
+                        "--run-id", name, "--epochs", "20", *flags)
+    assert code == 0
+    return storage.read_json(tmp_path / "runs" / name / "evaluate" / artifacts.METRICS)["candidate"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("fmt", ["npz", "tfrecord"])
+def test_renamed_bank_data_with_unicode_categories_trains_pushes_and_scores_by_csv_name(tmp_path, bank_frame,
+                                                                                        fmt):
+    data, schema, frame = renamed_bank(tmp_path, bank_frame)
+    original = pushed_run(tmp_path, "original", "--format", fmt)
+    renamed = pushed_run(tmp_path, "renamed", "--format", fmt, "--data", str(data), "--schema", str(schema),
+                         "--label", "deposit.y", "--set", f"train.crosses={CROSSES}")
+    assert abs(renamed["accuracy"] - original["accuracy"]) <= 0.005, (renamed, original)
+    assert abs(renamed["auc"] - original["auc"]) <= 0.005
+    model = tmp_path / "renamed" / "bank" / "1"
+    record = storage.read_json(model / artifacts.MODEL_COLUMNS)
+    assert record["inputs"]["emp.var.rate"] == "emp_var_rate" and record["inputs"]["class"] == "class_"
+    assert record["inputs"]["état-civil"] == "etat_civil" and record["inputs"]["1loan"] == "c_1loan"
+    scorer = scoring.Scorer(model, "the pushed model")
+    assert set(scorer.wanted) == set(record["inputs"].values())  # the signature takes TensorFlow names
+    rows = frame.sample(2000, random_state=1)
+    probabilities = scorer({column: rows[column].to_numpy() for column in frame.columns}, batch_size=512)
+    accuracy = ((probabilities >= 0.5) == (rows["deposit.y"] == "yes")).mean()
+    assert accuracy > original["accuracy"] - 0.03  # rows by their CSV names score as well as the test split
+
+
+@pytest.mark.parametrize("metrics, key", [({"accuracy": 0.9}, "candidate.auc"), ({"accuracy": 0.9, "auc": "high"},
+                                                                                 "candidate.auc")])
+def test_metrics_without_a_gate_number_name_the_key_and_push_nothing(tmp_path, metrics, key):
+    with pytest.raises(DataError, match=rf"metrics.json has no number at {key}.*re-run evaluate") as caught:
+        fake_run(tmp_path, metrics)
+    assert caught.value.exit_code == 3 and not (tmp_path / "serving").exists()
+
+
+def test_a_model_without_its_column_record_is_not_pushed(tmp_path):
+    fake_run(tmp_path, GOOD)
+    (tmp_path / "model" / artifacts.MODEL_COLUMNS).unlink()
+    with pytest.raises(DataError, match=r"does not record its input columns .*re-run train"):
+        push.run(PushConfig(), {"model": tmp_path / "model", "metrics": tmp_path / "evaluate"},
+                 {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
+    assert lookups.versions(tmp_path / "serving" / "bank") == [1]
+
+
+def test_entries_that_are_not_ascii_version_numbers_are_ignored(tmp_path):
+    for name in ("²", "٣", "1", "x7", "12"):
+        (tmp_path / "bank" / name).mkdir(parents=True)
+    assert lookups.versions(tmp_path / "bank") == [1, 12]
+    assert fake_run(tmp_path / "run", GOOD, model_name="bank")["pushed_to"].endswith("bank/1")

@@ -216,3 +216,52 @@ def test_whole_split_validation_gives_the_loss_and_accuracy_keras_evaluate_gives
     callback.on_epoch_end(0, logs)
     loss, accuracy = classifier.evaluate(features, labels, batch_size=64, verbose=0)
     assert np.isclose(logs["val_loss"], loss, rtol=1e-5) and np.isclose(logs["val_accuracy"], accuracy)
+
+
+@pytest.mark.parametrize("fmt", ["npz", "tfrecord"])
+def test_columns_of_any_spelling_and_unicode_categories_train_and_serve(tmp_path, bank_frame, caplog, fmt):
+    """Dots, spaces, '-', '/', brackets, a leading digit, a Python keyword, non-ASCII letters; categories in
+    any script; `day` as text, so the default crosses that bucket it are skipped (with a log line)."""
+    import json
+
+    import numpy as np
+    import tensorflow as tf
+
+    from components.config import ValidateConfig
+    from components.steps import validate
+    from tests.conftest import sample_bank
+
+    caplog.set_level("INFO", logger="components.model")
+    names = {"age": "âge client", "job": "class", "balance": "emp.var.rate", "duration": "call-duration",
+             "pdays": "p/days", "campaign": "campaign[n]", "previous": "2nd", "marital": "état.civil"}
+    frame = sample_bank(bank_frame, 1000).rename(columns=names)
+    frame["class"] = frame["class"].replace({"technician": "técnico", "management": "管理"})
+    frame["day"] = frame["day"].map(lambda d: ["lun", "mar", "mié", "jue", "vie"][d % 5])
+    frame.to_csv(tmp_path / "wild.csv", index=False)
+    validate.run(ValidateConfig(), {"data": tmp_path / "wild.csv", "schema": None}, {"output": tmp_path / "v"})
+    split.run(SplitConfig(format=fmt, shards=2), {"data": tmp_path / "wild.csv", "schema": tmp_path / "v" /
+                                                  artifacts.SCHEMA}, {"output": tmp_path / "s"})
+    train.run(TrainConfig(epochs=3, learning_rate=0.01), {"split": tmp_path / "s"}, {"output": tmp_path / "t"})
+    assert "feature cross month*day/4 skipped: column day is not numeric" in caplog.text
+    loaded = tf.saved_model.load(str(tmp_path / "t" / artifacts.MODEL))
+    inputs = json.loads(loaded.columns().numpy().decode())["inputs"]
+    assert inputs == storage.read_json(tmp_path / "t" / artifacts.MODEL / artifacts.MODEL_COLUMNS)["inputs"]
+    assert {inputs[n] for n in names.values()} == {"age_client", "class_", "emp_var_rate", "call_duration",
+                                                   "p_days", "campaign_n", "c_2nd", "etat_civil"}
+    serve = loaded.signatures["serving_default"]
+    assert set(serve.structured_input_signature[1]) == set(inputs.values())
+    rows = frame.head(5)
+    batch = {inputs[c]: tf.constant(rows[c].to_numpy(), dtype=serve.structured_input_signature[1][inputs[c]].dtype)
+             for c in inputs}
+    assert np.allclose(serve(**batch)["probabilities"].numpy().sum(axis=1), 1, atol=1e-5)
+
+
+def test_a_cross_the_user_wrote_that_buckets_text_is_a_usage_error(trained_small, tmp_path):
+    from components.errors import UsageError
+    from components.features import FeatureSpec
+    from components.model import Preprocessor
+
+    spec = FeatureSpec("deposit", ("age",), ("job", "day"))
+    Preprocessor(spec, TrainConfig())  # the defaults skip month*day/4: there is no month here
+    with pytest.raises(UsageError, match=r"job\*day/4: day is not numeric.*write day alone"):
+        Preprocessor(spec, TrainConfig(crosses="job*day/4"))

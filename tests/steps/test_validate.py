@@ -4,7 +4,7 @@ from components import artifacts, storage
 from components.steps import validate
 from components.config import ValidateConfig
 from components.errors import AnomaliesError, DataError
-from tests.conftest import BANK_CSV, BANK_SCHEMA, sample_bank
+from tests.conftest import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
 
 
 def run_validate(data, out, schema=BANK_SCHEMA, previous=None, **config):
@@ -87,3 +87,20 @@ def test_big_files_get_sampled_statistics_that_still_catch_anomalies(tmp_path, b
 def test_beam_path_gives_exact_statistics(tmp_path, small_bank_csv):
     result = run_validate(small_bank_csv, tmp_path, beam_threshold_mb=0.01, big_data="beam")
     assert result["rows"] == 1000 and result["sampled"] is None and result["anomalies"] == 0
+
+
+@pytest.mark.parametrize("kind", CSV_VARIANTS)
+def test_sampled_statistics_agree_with_in_memory_statistics_on_files_in_the_wild(tmp_path, bank_frame, kind):
+    """The path for big files (a sample read in chunks) reaches the same verdict, with the same message."""
+    path = variant_csv(sample_bank(bank_frame, 2000), kind, tmp_path / "data.csv")
+    outcomes = []
+    for name, config in (("memory", {}), ("sampled", {"beam_threshold_mb": 0.001, "sample_rows": 1000})):
+        try:
+            result = run_validate(path, tmp_path / name, **config)
+            outcomes.append(("ok", result["anomalies"], result["rows"]))
+        except (DataError, AnomaliesError) as exc:
+            outcomes.append((type(exc).__name__, exc.message))
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0][0] == "ok") == (kind not in ("invalid_utf8", "duplicated_header")), outcomes
+    if outcomes[0][0] == "ok":
+        assert outcomes[0][1:] == (0, 2000)

@@ -67,13 +67,14 @@ def test_a_failing_step_gives_the_same_record_and_manifest_error_under_every_run
     assert record.exit_code == 3 and record.result is None
     assert record.error.startswith(f"{features} is not valid JSON (")
     assert record.error.endswith("delete it and re-run its component.")
-    # ...and what every runner leaves behind is the same error record (a pod's names the volume's paths),
-    # and the same manifest entry
+    # ...and what every runner leaves behind is the same error record (a container's or pod's names the paths
+    # it saw: the run folder at /artifacts/run, the volume's runs at /artifacts/runs), and the same manifest entry
     if runner == "kubernetes":
         written = storage.read_json(volume_split.parent / "train" / artifacts.ERROR)
         written["error"] = written["error"].replace("/artifacts/runs", str(run.run_dir.parent))
     else:
         written = storage.read_json(run.output_dir("train") / artifacts.ERROR)
+        written["error"] = written["error"].replace("/artifacts/run/", f"{run.run_dir}/")
     assert cli.Record(**{"result": None, **written}) == record
     with pytest.raises(Exception) as raised:
         common.run_steps(run, lambda *a: record, runner, specs=_train_only())

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import importlib
 
-from components import cli, config as config_lib
+from components import artifacts, cli, config as config_lib
 from components.errors import DataError, UsageError
 from components.runners import common
 from components.spec import DATA, SCHEMA, SERVING_DIR
@@ -144,7 +144,7 @@ def summary(manifest: dict, run_dir: Path) -> str:
         lines.append(f"gate: BLESSED, pushed to {gate['result']['pushed_to']}")
     elif gate["status"] == "failed":
         lines.append(f"gate: REFUSED, nothing pushed (see {run_dir / 'push' / 'gate.txt'})")
-    lines.append(f"manifest: {run_dir / common.MANIFEST}")
+    lines.append(f"manifest: {run_dir / artifacts.MANIFEST}")
     lines.append(f"inspect:  tensorboard --logdir {run_dir}")
     return "\n".join(lines)
 

@@ -26,7 +26,6 @@ from components.errors import InfraError, PipelineError
 from components.spec import DATA, OUTPUT, SERVING_DIR, ComponentSpec, Lookup, Param
 
 log = logging.getLogger("pipeline")
-MANIFEST = artifacts.MANIFEST
 
 
 class Executor(Protocol):
@@ -69,7 +68,7 @@ class Run:
         return path / ref.path if ref.path else path
 
     def save_manifest(self) -> None:
-        storage.write_json(self.run_dir / MANIFEST, self.manifest)
+        storage.write_json(self.run_dir / artifacts.MANIFEST, self.manifest)
 
 
 def new_manifest(run: Run, runner: str) -> dict:
@@ -92,7 +91,7 @@ def fingerprint(config: Any, inputs: dict[str, Path | None], file_hash: Callable
 
 def load_or_create_manifest(run: Run, runner: str) -> dict:
     """A run directory that already has a manifest is continued, not started over."""
-    path = run.run_dir / MANIFEST
+    path = run.run_dir / artifacts.MANIFEST
     if not path.exists():
         return new_manifest(run, runner)
     manifest = storage.read_json(path)
@@ -147,15 +146,17 @@ def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, 
 
 def _execute(run: Run, record: dict, execute: Executor, spec: ComponentSpec, config: Any, inputs: dict,
              outputs: dict) -> cli.Record:
-    """The executor's record, timed; a bug (or Ctrl-C) is recorded as exit 1 (130) and raised as it is."""
+    """The executor's record, timed. A domain error the executor itself raises (no engine, no API server) is
+    a record like any other; a bug (or Ctrl-C) is recorded as exit 1 (130) and raised as it is."""
     started = time.monotonic()
     try:
         return execute(spec, config, inputs, outputs)
+    except PipelineError as exc:
+        return cli.Record.of_error(exc)
     except BaseException as exc:
-        failed = isinstance(exc, PipelineError)
-        code = exc.exit_code if failed else 130 if isinstance(exc, KeyboardInterrupt) else 1
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 1
         record.update(status="failed", exit_code=code, seconds=round(time.monotonic() - started, 3),
-                      error=exc.message if failed else "".join(traceback.format_exception_only(exc)).strip())
+                      error="".join(traceback.format_exception_only(exc)).strip())
         run.manifest["status"] = "failed"
         run.save_manifest()
         raise

@@ -17,7 +17,7 @@ help:  ## list the targets
 run: setup  ## set up from the lock, then run the pipeline on the embedded bank data
 	$(PY) pipeline.py --runner=local $(ARGS)
 
-test: setup-dev test-images  ## set up with test tools (and the images, where Docker runs), run every test
+test: setup-dev test-images browser  ## set up with test tools (and the images, where Docker runs), run every test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.runtime  ## the runtime environment only
@@ -97,3 +97,4 @@ clean-images:  ## remove the images, the base image and the wheel cache
 
 include mk/cluster.mk
 include mk/flink.mk
+include mk/browser.mk

@@ -20,6 +20,7 @@ import importlib
 
 from components import artifacts, cli, config as config_lib
 from components.errors import DataError, UsageError
+from components.dag import PIPELINE
 from components.runners import common
 from components.spec import DATA, SCHEMA, SERVING_DIR
 
@@ -54,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the split and of training (default: 42)")
     p.add_argument("--strategy", choices=config_lib.STRATEGIES, help="tf.distribute strategy (default: auto, "
                    "chosen from the devices and TF_CONFIG the trainer sees)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute every step, even one whose config, code and input content match a step of another "
+                        "run under --pipeline-root (by default its outputs are reused)")
+    p.add_argument("--beam-pipeline-args", metavar='"--runner=... ..."',
+                   help="Beam pipeline options for validate and split (TFX's beam_pipeline_args), given with '=': "
+                        "--beam-pipeline-args=\"--runner=FlinkRunner --flink_master=localhost:8081 "
+                        "--environment_type=LOOPBACK\" runs them on the local Flink cluster (`make flink`); "
+                        "needs --format tfrecord")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any other config value, e.g. --set train.hidden_layers=3 --set push.min_auc=0.9")
     shared = p.add_argument_group("every runner")
@@ -72,7 +81,8 @@ def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
     overrides: dict[str, object] = {}
     for flag, keys in (("label", ("validate.label", "split.label")), ("format", ("split.format",)),
                        ("epochs", ("train.epochs",)), ("batch_size", ("train.batch_size",)),
-                       ("seed", ("split.seed", "train.seed")), ("strategy", ("train.strategy",))):
+                       ("seed", ("split.seed", "train.seed")), ("strategy", ("train.strategy",)),
+                       ("beam_pipeline_args", ("validate.beam_pipeline_args", "split.beam_pipeline_args"))):
         value = getattr(args, flag)
         if value is not None:
             overrides.update({key: value for key in keys})
@@ -81,11 +91,21 @@ def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
         if not sep or "." not in key:
             raise UsageError(f"--set {item!r} is not SECTION.KEY=VALUE (e.g. train.epochs=5).")
         overrides[key.strip()] = value.strip()
+    if "push.model_name" not in overrides and args.data:  # other data never joins the bank model's lineage
+        overrides["push.model_name"] = model_name_for(Path(args.data))
     config = config_lib.with_overrides(config_lib.PipelineConfig(), overrides)
     workers = args.workers
     if workers > config.split.shards:  # multi-worker training shards TFRecords by file: one per worker at least
         config = config_lib.with_overrides(config, {"split.shards": workers})
     return config
+
+
+def model_name_for(data: Path) -> str:
+    """The model a CSV's runs push to unless push.model_name is set: its file name, in letters, digits, '-' and
+    '_' (the embedded data's is `bank`), so runs on different data sets never share versions silently."""
+    if data.name == EMBEDDED_DATA.name and data.parent.resolve() == EMBEDDED_DATA.parent:
+        return config_lib.PushConfig().model_name
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", data.stem).strip("-_").lower()[:60] or "model"
 
 
 def resolve_params(args: argparse.Namespace) -> dict:
@@ -129,23 +149,30 @@ def make_run_id(requested: str | None) -> str:
 
 def summary(manifest: dict, run_dir: Path) -> str:
     lines = [f"run {manifest['run_id']}: {manifest['status']}"]
-    for name, step in manifest["steps"].items():
+    for spec in PIPELINE:  # DAG order, whatever order the manifest file keeps
+        step = manifest["steps"].get(spec.name, {"status": "pending"})
         seconds = f"{step['seconds']:7.1f}s" if "seconds" in step else " " * 8
-        error = step["error"].splitlines()[0] if step.get("error") else ""
-        lines.append(f"  {name:<9} {step['status']:<10}{seconds}  {error}")
+        note = step["error"].splitlines()[0] if step.get("error") else ""
+        if step.get("cached_from"):
+            note = f"reused from run {step['cached_from']}"
+        lines.append(f"  {spec.name:<9} {step['status']:<10}{seconds}  {note}")
     metrics = (manifest["steps"]["evaluate"].get("result") or {}).get("candidate")
     if metrics:
         lines.append("test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in
                                                    ("accuracy", "auc", "precision", "recall", "f1", "loss")))
     gate = manifest["steps"]["push"]
-    if (gate.get("result") or {}).get("dry_run"):
+    result = gate.get("result") or {}
+    if result.get("dry_run"):
         lines.append("dry run: manifests written, nothing submitted")
-    elif gate["status"] == "succeeded":
-        lines.append(f"gate: BLESSED, pushed to {gate['result']['pushed_to']}")
+    elif result.get("identical_to"):
+        lines.append(f"gate: BLESSED, nothing pushed: identical to version {Path(result['identical_to']).name} "
+                     f"({result['identical_to']})")
+    elif gate["status"] in ("succeeded", "cached"):
+        lines.append(f"gate: BLESSED, pushed to {result['pushed_to']}")
     elif gate["status"] == "failed":
-        lines.append(f"gate: REFUSED, nothing pushed (see {run_dir / 'push' / 'gate.txt'})")
+        lines.append(f"gate: REFUSED, nothing pushed (see {run_dir / 'push' / artifacts.GATE_TXT})")
     lines.append(f"manifest: {run_dir / artifacts.MANIFEST}")
-    lines.append(f"inspect:  tensorboard --logdir {run_dir}")
+    lines.append(f"inspect:  {Path(sys.executable).with_name('tensorboard')} --logdir {run_dir.parent}")
     return "\n".join(lines)
 
 
@@ -162,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = runner.options_from(args)
         run = common.Run(run_id, run_dir, config, resolve_params(args))
         state["run"] = run
-        common.run_steps(run, runner.executor(options, run), args.runner)
+        common.run_steps(run, runner.executor(options, run), args.runner, use_cache=not args.no_cache)
 
     code = cli.run_cli(main_, args.debug)
     run = state.get("run")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 # a run's directory: <pipeline_root>/<run_id>/
 MANIFEST = "manifest.json"         # the resolved config, input hashes, each step's status and record
+RUN_INFO = "run.json"              # what made the run (run id, data file and hash, config, code): push's lineage
+RUN_LOCK = ".run.lock"             # held by the process running the run: one process per run id
 
 # every component's output directory: how the step ended (components/cli.py's Record), for runners and lookups
 RESULT = "result.json"             # what run() returned, on success
@@ -16,7 +18,8 @@ ERROR = "error.json"               # exit code and full message, on failure
 
 # validate/
 STATS = "stats.pb"                 # DatasetFeatureStatisticsList, binary proto
-STATS_HTML = "stats.html"          # Facets view of the statistics: open in a browser
+STATS_HTML = "stats.html"          # Facets view of the statistics: open in a browser (loads scripts from the internet)
+REPORT_HTML = "report.html"        # the self-contained data report (components/report.py): works offline
 SCHEMA = "schema.pbtxt"            # the schema the data was checked against (given or inferred)
 ANOMALIES = "anomalies.pbtxt"      # TFDV Anomalies proto, text format
 ANOMALIES_TXT = "anomalies.txt"    # one line per bad column, for people
@@ -41,12 +44,14 @@ BEST_WEIGHTS = "best_weights.npz"  # in early_stopping/: the best epoch's weight
 
 # evaluate/
 METRICS = "metrics.json"
-PLOTS = ("roc.png", "precision_recall.png", "confusion_matrix.png")
+SEEN_ROWS = "bankpipe-seen-rows.npy"  # evaluate/ and each pushed version: identities of the train+validation rows
+PLOTS = ("roc.png", "precision_recall.png", "confusion_matrix.png", "calibration.png")  # calibration: reliability
 
 # push/
 GATE_JSON = "gate.json"
 GATE_TXT = "gate.txt"
 PUSH_LOCK = ".push.lock"           # in <serving_dir>/<model>/: serialises pushes of one model
+LINEAGE = "bankpipe-lineage.json"    # in each pushed version: the run, data, config and gate that made it
 VERSION_DIGESTS = "bankpipe-digests.json"  # in each pushed version: SHA-256 of its files (components/integrity.py)
 
 

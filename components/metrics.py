@@ -49,4 +49,53 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: flo
     loss = -np.mean(labels * np.log(positive) + (1 - labels) * np.log(1 - positive))
     return {"loss": float(loss), "accuracy": (tp + tn) / len(labels), "auc": roc_auc(labels, positive),
             "precision": precision, "recall": recall, "f1": f1, "examples": int(len(labels)),
-            "confusion_matrix": [[tn, fp], [fn, tp]]}
+            "confusion_matrix": [[tn, fp], [fn, tp]], "threshold": float(threshold),
+            "brier": float(np.mean((positive - labels) ** 2))}
+
+
+def reliability(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> dict:
+    """Calibration in equal-width probability bins: mean predicted vs observed positive rate and the row count
+    per bin, and the expected calibration error (the row-weighted mean gap)."""
+    labels, scores = np.asarray(labels, np.float64), np.asarray(scores, np.float64)
+    which = np.minimum((scores * bins).astype(int), bins - 1)
+    rows = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        predicted = np.bincount(which, scores, bins) / rows
+        observed = np.bincount(which, labels, bins) / rows
+    gaps = np.nan_to_num(np.abs(predicted - observed)) * rows
+    def listed(values):  # empty bins as null: JSON has no NaN
+        return [None if np.isnan(v) else round(float(v), 6) for v in values]
+
+    return {"predicted": listed(predicted), "observed": listed(observed),
+            "rows": rows.tolist(), "ece": float(gaps.sum() / max(len(labels), 1))}
+
+
+def _accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
+    return float(((scores >= threshold).astype(np.int64) == labels).mean())
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
+    return roc_auc(labels, scores)  # threshold-free
+
+
+INTERVAL_METRICS = {"accuracy": _accuracy, "auc": _auc}
+
+
+def intervals(labels: np.ndarray, scores: np.ndarray, baseline: np.ndarray | None = None, resamples: int = 200,
+              seed: int = 0, level: float = 0.95, thresholds: tuple[float, float] = (0.5, 0.5)) -> dict[str, list[float]]:
+    """Percentile-bootstrap intervals of accuracy and AUC; with `baseline`, of the paired difference
+    scores - baseline on the same resampled rows (what the gate's comparison is worth on this many rows).
+    `thresholds`: each model's own decision threshold (scores', baseline's), as its accuracy is counted."""
+    labels = np.asarray(labels).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {name: [] for name in INTERVAL_METRICS}
+    for _ in range(resamples):
+        rows = rng.integers(0, len(labels), len(labels))
+        for name, metric in INTERVAL_METRICS.items():
+            value = metric(labels[rows], scores[rows], thresholds[0])
+            if baseline is not None:
+                value -= metric(labels[rows], baseline[rows], thresholds[1])
+            draws[name].append(value)
+    tail = (1 - level) / 2 * 100
+    return {name: [round(float(np.nanpercentile(values, tail)), 4), round(float(np.nanpercentile(values, 100 - tail)), 4)]
+            for name, values in draws.items()}

@@ -14,6 +14,7 @@ import numpy as np
 
 from components.columns import signature_names
 from components.config import TrainConfig
+from components.decision import Decision
 from components.errors import UsageError
 from components.features import CROSS_MIN_COUNT, FeatureSpec, cross_term, parse_crosses
 
@@ -55,19 +56,20 @@ class Preprocessor:
     neighbouring days share what one day has too few rows to show).
     """
 
-    def __init__(self, spec: FeatureSpec, config: TrainConfig | None = None):
+    def __init__(self, spec: FeatureSpec, config: TrainConfig | None = None, output_mode: str = "one_hot"):
         config = config or TrainConfig()
         self.spec, self.signed_log, self.numeric_bins = spec, config.signed_log, config.numeric_bins
         self.normalize, self.bins = None, {}
         # Keras layer names allow fewer characters than CSV headers: layers are named by unique TensorFlow
         # names (the signature's), so `a.b` and `a_b` never share a layer name.
         self.names = signature_names(spec.columns)
-        self.lookups = {name: keras().layers.StringLookup(output_mode="one_hot", name=f"one_hot_{self.names[name]}")
+        self.lookups = {name: keras().layers.StringLookup(output_mode=output_mode,
+                                                                  name=f"{output_mode}_{self.names[name]}")
                         for name in spec.categorical}
         default_crosses = config.crosses == TrainConfig().crosses
         kept = [columns for columns in parse_crosses(config.crosses) if self._cross_ok(columns, default_crosses)]
         labels = signature_names("cross_" + "_x_".join(c.replace("/", "_by_") for c in columns) for columns in kept)
-        self.crosses = {columns: keras().layers.StringLookup(output_mode="one_hot", name=label)
+        self.crosses = {columns: keras().layers.StringLookup(output_mode=output_mode, name=label)
                         for columns, label in zip(kept, labels.values())}
 
     def _cross_ok(self, columns: tuple[str, ...], default: bool) -> bool:
@@ -107,6 +109,10 @@ class Preprocessor:
             self.bins = {name: layers.Discretization(
                 bin_boundaries=np.unique(np.quantile(features[name], quantiles)).tolist(), output_mode="one_hot",
                 name=f"bins_{self.names[name]}") for name in self.spec.numeric}
+        self.adapt_lookups(features)
+
+    def adapt_lookups(self, features: dict[str, np.ndarray]) -> None:
+        """Vocabularies of the categoricals and of the crosses (rare joint values left out)."""
         for name, lookup in self.lookups.items():
             lookup.set_vocabulary(vocabulary_by_count(features[name]))
         for columns, lookup in self.crosses.items():
@@ -230,29 +236,39 @@ def build_classifier(width: int, config: TrainConfig, jit_compile: bool = False)
     return model
 
 
-def columns_record(spec: FeatureSpec) -> dict:
-    """What the model records about its inputs: CSV column -> signature input name, and each column's kind."""
+def columns_record(spec: FeatureSpec, decision: Decision | None = None) -> dict:
+    """What the model records about its inputs: CSV column -> signature input name, and each column's kind; and
+    its decision (threshold, rule, temperature), which its `label` output applies."""
     return {"inputs": signature_names(spec.columns), "numeric": list(spec.numeric),
-            "categorical": list(spec.categorical), "label": spec.label}
+            "categorical": list(spec.categorical), "label": spec.label, "decision": (decision or Decision()).to_dict()}
 
 
-def serving_module(preprocessor: Preprocessor, classifier, spec: FeatureSpec):
-    """A tf.Module whose `serving_default` takes raw columns (strings and numbers) and returns probabilities.
+def serving_module(preprocessor: Preprocessor, classifier, spec: FeatureSpec, decision: Decision | None = None):
+    """A tf.Module whose `serving_default` takes raw columns (strings and numbers) and returns `probabilities`
+    ([no, yes]), `positive_probability` and `label` (1 when positive_probability >= the decision threshold).
 
     Signature inputs carry TensorFlow names (`emp.var.rate` -> `emp_var_rate`); the mapping from CSV names is
-    the module's `columns()` (JSON) and, once exported, assets.extra/columns.json."""
+    the module's `columns()` (JSON) and, once exported, assets.extra/columns.json, with the decision."""
     import tensorflow as tf
 
+    decision = decision or Decision()
     module = tf.Module()
     module.preprocessing = preprocessor.layers()
     module.classifier = classifier
     names = signature_names(spec.columns)
-    record = tf.constant(json.dumps(columns_record(spec), ensure_ascii=False))
+    record = tf.constant(json.dumps(columns_record(spec, decision), ensure_ascii=False))
+    threshold, temperature = tf.constant(decision.threshold, tf.float32), tf.constant(decision.temperature, tf.float32)
 
     def serve(**inputs):
         probabilities = classifier(preprocessor({column: inputs[name] for column, name in names.items()}),
                                    training=False)
-        return {"probabilities": probabilities, "positive_probability": probabilities[:, 1]}
+        if decision.temperature != 1.0:  # calibrated: the same ranking, probabilities nearer the truth
+            p = tf.clip_by_value(probabilities[:, 1], 1e-7, 1 - 1e-7)
+            positive = tf.sigmoid((tf.math.log(p) - tf.math.log1p(-p)) / temperature)
+            probabilities = tf.stack([1 - positive, positive], axis=-1)
+        positive = probabilities[:, 1]
+        return {"probabilities": probabilities, "positive_probability": positive,
+                "label": tf.cast(positive >= threshold, tf.int64)}
 
     module.columns = tf.function(lambda: record, input_signature=[], autograph=False)
     specs = {names[n]: tf.TensorSpec([None], tf.float32, name=names[n]) for n in spec.numeric}

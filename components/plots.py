@@ -47,7 +47,7 @@ def precision_recall_png(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]
     return _png(plt, fig)
 
 
-def confusion_png(matrix: list[list[int]], class_names: tuple[str, str] = ("no", "yes")) -> bytes:
+def confusion_png(matrix: list[list[int]], class_names: tuple[str, str] = ("no", "yes"), threshold: float = 0.5) -> bytes:
     plt, (fig, ax) = _figure()
     values = np.asarray(matrix)
     ax.imshow(values, cmap="Blues")
@@ -56,5 +56,19 @@ def confusion_png(matrix: list[list[int]], class_names: tuple[str, str] = ("no",
                 color="white" if count > values.max() / 2 else "black", fontsize=14)
     ax.set_xticks([0, 1], labels=[f"predicted {c}" for c in class_names])
     ax.set_yticks([0, 1], labels=[f"actual {c}" for c in class_names])
-    ax.set_title("Confusion matrix (test split, threshold 0.5)")
+    ax.set_title(f"Confusion matrix (test split, threshold {threshold:.3g})")
+    return _png(plt, fig)
+
+
+def reliability_png(curves: dict[str, dict]) -> bytes:
+    """Reliability diagram: observed positive rate against mean predicted probability per bin (the diagonal is
+    perfect calibration); curves: name -> metrics.reliability(...) plus "brier"."""
+    plt, (fig, ax) = _figure()
+    for name, bins in curves.items():
+        points = [(p, o) for p, o in zip(bins["predicted"], bins["observed"]) if p is not None]
+        ax.plot(*zip(*points), marker="o", label=f"{name} (Brier {bins['brier']:.3f}, ECE {bins['ece']:.3f})")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
+    ax.set(xlabel="mean predicted probability", ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1),
+           title="Reliability diagram (test split)")
+    ax.legend(loc="upper left", fontsize=8)
     return _png(plt, fig)

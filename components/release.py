@@ -29,6 +29,25 @@ def version() -> str:
             return "0.0.0+unknown"
 
 
+def commit(root: Path = ROOT) -> str | None:
+    """The checkout's git commit, when there is one (an installed package or an image has none)."""
+    head = root / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if not ref.startswith("ref: "):
+            return ref
+        packed = root / ".git" / "packed-refs"
+        loose = root / ".git" / ref[5:]
+        if loose.is_file():
+            return loose.read_text().strip()
+        for line in packed.read_text().splitlines() if packed.is_file() else ():
+            if line.endswith(" " + ref[5:]):
+                return line.split()[0]
+    except OSError:
+        pass
+    return None
+
+
 def image_kind(kind: str, gpu: bool = False) -> str:
     """A spec's image kind, or its GPU variant (only the trainer has one)."""
     return f"{kind}-gpu" if gpu and f"{kind}-gpu" in IMAGE_KINDS else kind

@@ -26,6 +26,8 @@ class Scorer:
         self.signature = _load_signature(self.model_dir, what)
         self.wanted = self.signature.structured_input_signature[1]
         self.inputs = model_inputs(self.model_dir, self.wanted)
+        self.decision = model_decision(self.model_dir)
+        self.threshold = float(self.decision["threshold"])  # what the model's `label` output applies
 
     def check(self, features: dict[str, np.ndarray]) -> None:
         """Every column the model takes is given, with the kind (text or number) it was trained on."""
@@ -73,6 +75,17 @@ def model_inputs(model_dir: Path, wanted: dict | None = None) -> dict[str, str]:
         raise DataError(f"{path} names inputs {sorted(inputs.values())} but the model's signature takes "
                         f"{sorted(wanted)}: the model directory was altered; re-run train.")
     return inputs
+
+
+def model_decision(model_dir: Path) -> dict:
+    """The model's decision threshold, rule and temperature as it recorded them; a model exported before
+    thresholds were chosen on validation decides at 0.5."""
+    path = Path(model_dir) / artifacts.MODEL_COLUMNS
+    record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    decision = record.get("decision") if isinstance(record, dict) else None
+    if not isinstance(decision, dict) or not 0 <= float(decision.get("threshold", -1)) <= 1:
+        return {"threshold": 0.5, "rule": "fixed", "temperature": 1.0}
+    return decision
 
 
 def _load_signature(model_dir: Path, what: str):

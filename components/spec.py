@@ -24,6 +24,7 @@ class Param:
 
 # The run parameters, named once: pipeline.py gives their values, specs refer to them.
 DATA, SCHEMA, SERVING_DIR = Param("data"), Param("schema"), Param("serving_dir")
+RUN_INFO = Param("run_info")  # <run_dir>/run.json, written by the runner before the first step
 
 
 @dataclasses.dataclass(frozen=True)

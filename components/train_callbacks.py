@@ -5,7 +5,6 @@ Callback classes are made inside factory functions so that importing this module
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import signal
 import time
@@ -195,17 +194,6 @@ def stop_on_sigterm(backup, early_stopping, save: bool):
             signal.signal(signal.SIGTERM, self.previous or signal.SIG_DFL)
 
     return StopOnSigterm()
-
-
-def hparams_summary(logs_dir: Path, config, replicas: int, global_batch: int) -> None:
-    """The run's hyperparameters for TensorBoard's HParams dashboard."""
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
-
-    values = {k: v for k, v in dataclasses.asdict(config).items() if isinstance(v, (int, float, str, bool))}
-    values.update(replicas=replicas, global_batch=global_batch)
-    with tf.summary.create_file_writer(str(logs_dir / "hparams")).as_default():
-        hp.hparams(values)
 
 
 def clear(state_dir: Path) -> None:

@@ -16,10 +16,12 @@ from typing import Any, Sequence
 
 from components import artifacts, datasets, storage
 from components.config import TrainConfig
-from components.errors import DataError, InfraError, TrainingError
+from components.errors import DataError, InfraError, TrainingError, UsageError
 from components.features import FeatureSpec
+from components import decision as decision_lib, teacher as teacher_lib
 from components.model import Preprocessor, build_classifier, keras, serving_module
-from components import train_callbacks as callbacks_lib
+from components.wide_deep import WideDeepPreprocessor, build_wide_deep
+from components import progress, tensorboard_logs, train_callbacks as callbacks_lib
 
 log = logging.getLogger(__name__)
 ADAPT_ROWS = 200_000  # means, variances and vocabularies settle long before this many rows
@@ -55,19 +57,28 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
     sample = ({name: values[:ADAPT_ROWS] for name, values in train_raw[0].items()} if in_memory else
               datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1),
                                 artifacts.split_path(split_dir, "train"))[0])
-    preprocessor = Preprocessor(spec, config)
+    preprocessor = WideDeepPreprocessor(spec, config) if config.family == "wide_deep" else Preprocessor(spec, config)
     preprocessor.adapt(sample)
     del sample
 
     with strategy.scope():
         # XLA only on a single replica: a distributed step's collectives stay outside XLA on CPU workers.
-        classifier = build_classifier(preprocessor.width, config,
-                                      jit_compile=config.jit_compile and replicas == 1 and not multi_worker)
+        jit = config.jit_compile and replicas == 1 and not multi_worker
+        classifier = (build_wide_deep(preprocessor.layout, config, jit) if config.family == "wide_deep" else
+                      build_classifier(preprocessor.width, config, jit_compile=jit))
     if chief:
-        callbacks_lib.hparams_summary(Path(workdir) / artifacts.LOGS, config, replicas, global_batch)
+        tensorboard_logs.start_session(Path(workdir) / artifacts.LOGS, tensorboard_logs.hparam_values(
+            config, replicas, global_batch, tensorboard_logs.data_digest(Path(split_dir))))
     steps = math.ceil(counts["train"]["rows"] / global_batch)
+    if config.teacher and not in_memory:
+        raise UsageError(f"train.teacher={config.teacher} scores every training row out of fold, so it needs the "
+                         f"training split in memory: raise train.cache_rows above {counts['train']['rows']} (now "
+                         f"{config.cache_rows}) on a single worker, or set train.teacher=''.")
     if in_memory:
         features, labels = train_raw
+        if config.teacher:  # training time only: the targets change, the exported model does not
+            labels = teacher_lib.soft_labels(features, labels, raw_split(split_dir, "validation", spec), spec,
+                                             config.teacher_weight, config.seed)
         data = FitData(shuffled_batches(preprocessor(features), labels, global_batch, config.seed), None, steps, None,
                        Path(split_dir), in_memory_split(split_dir, "validation", spec, preprocessor))
         del train_raw, features
@@ -77,8 +88,22 @@ def train_and_evaluate(config: TrainConfig, split_dir: Path, workdir: Path, stra
                        math.ceil(counts["validation"]["rows"] / global_batch), Path(split_dir))
     history = _fit(classifier, config, data, workdir, backup_root, chief, strategy, list(extra_callbacks))
     check_progress(history, counts["train"]["positive_fraction"], config)
-    module, signature = serving_module(preprocessor, classifier, spec)
+    decision = decide_on_validation(classifier, preprocessor, split_dir, spec, config)
+    module, signature = serving_module(preprocessor, classifier, spec, decision)
     return module, signature, history
+
+
+def decide_on_validation(classifier, preprocessor, split_dir: Path, spec: FeatureSpec, config: TrainConfig):
+    """The decision threshold (and temperature) from the validation split only: the test split stays unseen.
+    Read batch by batch, so a streamed split is never held whole."""
+    import numpy as np
+
+    scores, labels = [], []
+    for features, y in datasets.raw_batches(split_dir, "validation", spec, 8192):
+        scores.append(classifier(preprocessor(features), training=False).numpy()[:, 1])
+        labels.append(y.numpy())
+    return decision_lib.decide(np.concatenate(labels), np.concatenate(scores), config.decision_rule, config.payoffs,
+                               config.temperature_scaling)
 
 
 def with_checkpoint_steps(config: TrainConfig) -> TrainConfig:
@@ -174,12 +199,15 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
         # Epoch state (early stopping, history) is written before the checkpoint: after a kill between
         # the two, the restart redoes that epoch and overwrites it, so the history never has a gap.
         early_stopping,
+        # after the validation pass, which it reads; the learning rate it sets is saved with the optimizer
+        *([k.callbacks.ReduceLROnPlateau(factor=0.5, patience=config.reduce_lr_patience, verbose=0)]
+          if config.reduce_lr_patience else []),
         callbacks_lib.learning_rate_to_logs(),
         callbacks_lib.epoch_log(Path(workdir) / artifacts.HISTORY if chief else None, config.epochs),
+        *progress.training_callbacks(config.epochs, chief),  # steps within an epoch, when asked for
         # BackupAndRestore and TensorBoard send non-chief workers' writes to temporary directories.
         backup,
-        k.callbacks.TensorBoard(str(Path(workdir) / artifacts.LOGS), histogram_freq=config.histogram_freq,
-                                write_graph=True),
+        tensorboard_logs.epoch_callback(Path(workdir) / artifacts.LOGS, config.histogram_freq),
         *extra_callbacks,
     ]
     sigterm = callbacks_lib.stop_on_sigterm(backup, early_stopping, save=not multi_worker)

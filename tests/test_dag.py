@@ -79,12 +79,12 @@ def test_no_runner_names_a_step():
 
 def test_each_input_name_is_spelled_only_in_the_modules_of_the_steps_that_declare_it():
     """Its spec and its run() are in the step's module; no runner, lookup or pipeline.py spells it again.
-    (Three inputs are named like the run parameters they come from, which spec.py names once.)"""
+    (Four inputs are named like the run parameters they come from, which spec.py names once.)"""
     owners: dict[str, set[str]] = {}
     for item in dag.PIPELINE:
         for name in [i.name for i in item.inputs] + [o.name for o in item.outputs]:
             owners.setdefault(name, set()).add(f"{item.name}.py")
-    run_params = {p.name for p in (spec_lib.DATA, spec_lib.SCHEMA, spec_lib.SERVING_DIR)}
+    run_params = {p.name for p in (spec_lib.DATA, spec_lib.SCHEMA, spec_lib.SERVING_DIR, spec_lib.RUN_INFO)}
     sources = [*(ROOT / "components").rglob("*.py"), ROOT / "pipeline.py"]
     elsewhere = []
     for path in sources:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from components import artifacts, lookups, storage
+from components import artifacts, lookups, registry, storage
 from components.steps import push, split, validate
 from components.config import PushConfig, SplitConfig, ValidateConfig
 from components.errors import InfraError
@@ -48,7 +48,7 @@ def test_full_serving_disk_keeps_no_half_version(trained_small, tiny_fs):
     root, _, _ = trained_small
     serving = tiny_fs("serving", size="64k")
     with pytest.raises(InfraError, match="No space left on device"):
-        push.push_model(root / "train" / artifacts.MODEL, serving, "bank")
+        registry.publish(root / "train" / artifacts.MODEL, serving, "bank", {})
     assert lookups.versions(serving / "bank") == []
     assert [p.name for p in (serving / "bank").iterdir()] == [".push.lock"]
 
@@ -82,7 +82,7 @@ def test_split_killed_midway_leaves_only_complete_splits(tmp_path, bank_frame):
 KILL_DURING_COPY = """
 import os, shutil, signal, sys
 sys.path.insert(0, sys.argv[4])
-from components.steps import push
+from components import registry
 real_copytree, depth = shutil.copytree, [0]
 def copy_then_die(src, dst, *args, **kwargs):
     depth[0] += 1
@@ -91,8 +91,16 @@ def copy_then_die(src, dst, *args, **kwargs):
     if depth[0] == 0:
         os.kill(os.getpid(), signal.SIGKILL)   # killed after copying, before the rename
 shutil.copytree = copy_then_die
-push.push_model(sys.argv[1], sys.argv[2], sys.argv[3])
+registry.publish(sys.argv[1], sys.argv[2], sys.argv[3], {})
 """
+
+
+def retrained(model, tmp_path, name):
+    """A copy of `model` whose files differ (one more asset): a new model to the registry, not 'identical'."""
+    copy = tmp_path / name
+    shutil.copytree(model, copy)
+    storage.write_text(copy / "assets.extra" / "note.txt", name)
+    return copy
 
 
 def test_push_killed_midway_leaves_the_previous_version_serving(trained_small, tmp_path):
@@ -100,23 +108,27 @@ def test_push_killed_midway_leaves_the_previous_version_serving(trained_small, t
 
     root, _, _ = trained_small
     model, serving = root / "train" / artifacts.MODEL, tmp_path / "serving"
-    push.push_model(model, serving, "bank")
+    registry.publish(model, serving, "bank", {})
+    model = retrained(model, tmp_path, "second")
     done = subprocess.run([sys.executable, "-c", KILL_DURING_COPY, str(model), str(serving), "bank", str(ROOT)],
                           capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL
     assert lookups.versions(serving / "bank") == [1]
     assert tf.saved_model.load(str(lookups.latest_version(serving, "bank"))).signatures["serving_default"]
-    assert push.push_model(model, serving, "bank").name == "2"
+    assert registry.publish(model, serving, "bank", {})[0].name == "2"
     leftovers = [p.name for p in (serving / "bank").iterdir() if p.name not in ("1", "2", ".push.lock")]
     assert leftovers == []  # the killed push's temporary copy was cleaned up by the next push
 
 
 CONCURRENT_PUSH = """
-import sys
+import os, shutil, sys, tempfile
 sys.path.insert(0, sys.argv[3])
-from components.steps import push
-for _ in range(3):
-    print(push.push_model(sys.argv[1], sys.argv[2], "bank").name, flush=True)
+from components import registry
+for number in range(3):  # three different models per process
+    model = os.path.join(tempfile.mkdtemp(), "model")
+    shutil.copytree(sys.argv[1], model)
+    open(os.path.join(model, "assets.extra", "note.txt"), "w").write(f"{os.getpid()} {number}")
+    print(registry.publish(model, sys.argv[2], "bank", {})[0].name, flush=True)
 """
 
 
@@ -134,10 +146,11 @@ def test_concurrent_pushes_never_share_a_version(trained_small, tmp_path):
 
 def test_gate_run_against_the_serving_dir_pushes_only_complete_copies(trained_small, tmp_path):
     root, _, _ = trained_small
-    storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, {"candidate": {"accuracy": 0.9, "auc": 0.95},
-                                                              "baseline": None, "deployed_version": None})
+    storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, {
+        "candidate": {"accuracy": 0.9, "auc": 0.95, "confusion_matrix": [[90, 10], [10, 90]]}, "baseline": None,
+        "deployed_version": None, "majority_rate": 0.5})
     result = push.run(PushConfig(), {"model": root / "train" / artifacts.MODEL, "metrics": tmp_path / "evaluate"},
                       {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
     pushed = set(os.listdir(result["pushed_to"]))
-    assert pushed == set(os.listdir(root / "train" / artifacts.MODEL)) | {artifacts.VERSION_DIGESTS}
+    assert pushed == set(os.listdir(root / "train" / artifacts.MODEL)) | {artifacts.VERSION_DIGESTS, artifacts.LINEAGE}
     shutil.rmtree(tmp_path / "serving")

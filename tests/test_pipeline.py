@@ -1,16 +1,16 @@
 """End to end: the whole local pipeline on the real bank data, as `python pipeline.py` runs it."""
 import json
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import numpy as np
 import pytest
 
+import pipeline
 from components import artifacts, integrity, lookups, storage
 from tests.conftest import BANK_CSV, ROOT, run_pipeline, sample_bank
+from tests.tensorboard_events import get_json, tensorboard_server
 
 pytestmark = pytest.mark.e2e
 
@@ -43,19 +43,29 @@ def test_full_run_pushes_a_model_above_the_reference_accuracy(two_runs):
     assert recorded == integrity.digests(root / "serving" / "bank" / "1") and "saved_model.pb" in recorded
 
 
-def test_second_run_compares_against_the_deployed_model(two_runs):
+def test_an_identical_second_run_reuses_the_steps_and_pushes_nothing(two_runs):
+    """Same data, config and code: split and train are copied from the first run; evaluate compares with the
+    deployed version 1 (the same model) and push finds the model identical to it."""
     root, codes = two_runs
     assert codes[1] == 0
+    second = manifest(root, "second")
+    assert [second["steps"][s]["status"] for s in ("split", "train")] == ["cached", "cached"]
+    assert second["steps"]["train"]["cached_from"] == "first"
     metrics = storage.read_json(root / "runs" / "second" / "evaluate" / artifacts.METRICS)
     assert metrics["deployed_version"] == str(root / "serving" / "bank" / "1")
-    assert metrics["baseline"]["accuracy"] >= 0.85
+    assert metrics["baseline"]["accuracy"] == pytest.approx(metrics["candidate"]["accuracy"])
+    assert metrics["comparison"]["rows"] == metrics["test_rows"]  # version 1 never saw this test split
     gate = (root / "runs" / "second" / "push" / artifacts.GATE_TXT).read_text()
     assert "accuracy vs deployed" in gate and "serving/bank/1" in gate
-    inputs = manifest(root, "second")["steps"]["validate"]["inputs"]  # what the lookups found, per step
+    assert second["steps"]["push"]["result"]["identical_to"] == str(root / "serving" / "bank" / "1")
+    inputs = second["steps"]["validate"]["inputs"]  # what the lookups found, per step
     assert inputs["previous_statistics"].endswith("first/validate/stats.pb")
-    assert manifest(root, "second")["steps"]["evaluate"]["inputs"]["baseline_model"].endswith("serving/bank/1")
+    assert second["steps"]["evaluate"]["inputs"]["baseline_model"].endswith("serving/bank/1")
     assert (root / "runs" / "second" / "validate" / artifacts.DRIFT_TXT).read_text() == "no drift\n"
-    assert lookups.versions(root / "serving" / "bank") == [1, 2]
+    assert lookups.versions(root / "serving" / "bank") == [1]
+    text = pipeline.summary(second, root / "runs" / "second")
+    assert "reused from run first" in text and "nothing pushed: identical to version 1" in text
+    assert [line.split()[0] for line in text.splitlines()[1:6]] == ["validate", "split", "train", "evaluate", "push"]
 
 
 def test_anomalous_csv_stops_before_training_and_leaves_serving_untouched(two_runs, tmp_path, bank_frame, capsys):
@@ -91,7 +101,7 @@ def test_other_csv_with_another_delimiter_and_label(tmp_path, bank_frame):
     assert list((run_dir / "split" / "train").glob("*.tfrecord.gz"))
     features = storage.read_json(run_dir / "split" / artifacts.FEATURES)
     assert features["label"] == "subscribed" and "day" not in features["numeric"]
-    assert (tmp_path / "serving" / "bank" / "1" / "saved_model.pb").is_file()
+    assert (tmp_path / "serving" / "clients" / "1" / "saved_model.pb").is_file()  # its own model, by file name
 
 
 SCORE_IN_FRESH_PROCESS = """
@@ -120,26 +130,11 @@ def test_pushed_model_scores_csv_rows_in_a_fresh_process(two_runs, tmp_path, ban
     assert accuracy > 0.8
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get_json(url: str):
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def test_tensorboard_serves_the_runs_scalars(two_runs):
     root, _ = two_runs
     run_dir = root / "runs" / "first"
-    port = free_port()
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "tensorboard"), "--logdir", str(run_dir), "--host",
-                               "127.0.0.1", "--port", str(port), "--load_fast", "false", "--reload_interval", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/data/plugin/scalars"
-    try:
+    with tensorboard_server(run_dir) as plugins:
+        base = f"{plugins}/scalars"
         deadline, tags = time.monotonic() + 90, {}
         while time.monotonic() < deadline:
             try:
@@ -154,9 +149,6 @@ def test_tensorboard_serves_the_runs_scalars(two_runs):
         epochs = len(storage.read_json(run_dir / "train" / artifacts.HISTORY))
         assert len(points) == epochs and all(np.isfinite(p[2]) for p in points)
         assert "test/accuracy" in tags["evaluate/logs"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.parametrize("module", ["pipeline", "components.steps.validate", "components.steps.split", "components.steps.train",

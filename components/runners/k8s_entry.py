@@ -14,11 +14,12 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from components import cli, lookups
-from components.spec import ComponentSpec, Lookup
+from components import artifacts, cli, lookups
+from components.spec import RUN_INFO, ComponentSpec, Lookup
 
 log = logging.getLogger("pipeline.k8s_entry")
 
@@ -56,6 +57,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, str, list[str]]:
     p.add_argument("--serving-dir", help="the serving folder on the volume, where lookups search")
     p.add_argument("--run-id", help="this run (lookups skip it)")
     p.add_argument("--model-name", help="the served model's name")
+    p.add_argument("--run-info-json", help="the run's run.json, as text: written to /tmp for the step's input")
     return p.parse_args(argv[:split]), argv[split], argv[split + 1:]
 
 
@@ -71,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.pipeline_root:
         where = lookups.Where(Path(opts.pipeline_root), Path(opts.serving_dir), opts.run_id, opts.model_name)
         args += lookup_args(step.SPEC, where)
+    if opts.run_info_json:  # the runner's machine has run.json; the pod's volume is read-only here
+        path = Path(tempfile.mkdtemp()) / artifacts.RUN_INFO
+        path.write_text(opts.run_info_json, encoding="utf-8")
+        args += [f"--{RUN_INFO.name.replace('_', '-')}", str(path)]
     os.environ[cli.RECORD_LINE_ENV] = "1"  # the runner reads the step's record from this pod's log
     return step.main(args)
 

@@ -24,7 +24,7 @@ from components import cli, release
 from components.errors import InfraError, PipelineError, UsageError, describe, error_for_exit_code
 from components.runners import common, k8s_render as render, k8s_watch as watch
 from components.runners.k8s_render import Settings
-from components.spec import ComponentSpec, Lookup
+from components.spec import RUN_INFO, ComponentSpec, Lookup
 
 log = logging.getLogger("pipeline.k8s")
 PVC = "bankpipe-artifacts"
@@ -132,6 +132,9 @@ def step_args(spec: ComponentSpec, config: Any, cluster_inputs: dict, cluster_ou
     entry = render.worker_entry_args(spec, run.run_id, settings)
     entry += ["--pipeline-root", str(render.ARTIFACTS / "runs"), "--serving-dir", str(render.ARTIFACTS / "serving"),
               "--run-id", run.run_id, "--model-name", run.where.model_name]
+    info = run.params.get(RUN_INFO.name)
+    if any(i.source == RUN_INFO for i in spec.inputs) and info and Path(info).is_file():
+        entry += ["--run-info-json", Path(info).read_text(encoding="utf-8")]
     return [render.ENTRY, *entry, spec.module, *common.cli_args(config, cluster_inputs, cluster_outputs)]
 
 
@@ -161,7 +164,9 @@ class Executor:
         self.paths = render.PathMap(run.run_dir.parent, run.where.serving_dir.resolve())
 
     def objects(self, spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> list[dict]:
-        looked_up = {i.name for i in spec.inputs if isinstance(i.source, Lookup)}
+        # Lookups are found by the pod on the volume; the run's info (run.json, on this machine) travels as an
+        # argument of k8s_entry, which writes it where the pod can (see step_args).
+        looked_up = {i.name for i in spec.inputs if isinstance(i.source, Lookup) or i.source == RUN_INFO}
         cluster_inputs = {name: self.paths.to_cluster(path, _flag(name))
                           for name, path in inputs.items() if name not in looked_up}
         cluster_outputs = {name: self.paths.to_cluster(path, _flag(name)) for name, path in outputs.items()}

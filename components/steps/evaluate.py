@@ -9,7 +9,9 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from components import artifacts, cli, datasets, lookups, plots, storage
+import numpy as np
+
+from components import artifacts, cli, datasets, lookups, metrics, plots, rows, storage, tensorboard_logs
 from components.config import EvaluateConfig
 from components.spec import ComponentSpec, Input, Lookup, StepOutput
 from components.features import FeatureSpec
@@ -29,14 +31,26 @@ SPEC = ComponentSpec(
 SCALARS = ("loss", "accuracy", "auc", "precision", "recall", "f1")
 
 
-def write_tensorboard(logs_dir: Path, metrics: dict, images: dict[str, bytes]) -> None:
-    import tensorflow as tf
-
-    with tf.summary.create_file_writer(str(logs_dir)).as_default():
-        for name in SCALARS:
-            tf.summary.scalar(f"test/{name}", metrics[name], step=0)
-        for name, png in images.items():
-            tf.summary.image(f"test/{name.removesuffix('.png')}", tf.image.decode_png(png)[None], step=0)
+def compare_with_deployed(baseline_dir: Path, features: dict, labels, candidate_scores, batch_size: int,
+                          threshold: float = 0.5) -> dict:
+    """The deployed model and the candidate on the test rows the deployed model never trained on: on rows it
+    saw, its score is inflated and the comparison dishonest. Each model decides at its own threshold (the
+    candidate's is `threshold`; the deployed one's is in its columns record, 0.5 if it has none)."""
+    seen = rows.load_seen(baseline_dir)
+    unseen = np.ones(len(labels), bool) if seen is None else ~np.isin(rows.hashes(features), seen)
+    note = (f"the deployed model records no training rows: compared on all {len(labels)} test rows" if seen is None
+            else f"{int((~unseen).sum())} of {len(labels)} test rows were in the deployed model's training data "
+                 f"and are left out of the comparison")
+    if len(np.unique(labels[unseen])) < 2:
+        return {"rows": int(unseen.sum()), "note": note + "; too few rows remain (both classes needed): not compared"}
+    subset = {name: values[unseen] for name, values in features.items()}
+    deployed = Scorer(baseline_dir, "the deployed model", deployed=True)
+    baseline_scores, ours = deployed(subset, batch_size), candidate_scores[unseen]
+    return {"rows": int(unseen.sum()), "note": note, "baseline_scores": baseline_scores, "labels": labels[unseen],
+            "baseline": binary_metrics(labels[unseen], baseline_scores, deployed.threshold),
+            "candidate": binary_metrics(labels[unseen], ours, threshold),
+            "difference_intervals": metrics.intervals(labels[unseen], ours, baseline_scores,
+                                                      thresholds=(threshold, deployed.threshold))}
 
 
 def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
@@ -47,21 +61,42 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
                                          artifacts.split_path(split_dir, "test"))
 
     # Test rows by their CSV names; each model maps them to its own signature inputs (its columns record).
-    scores = {"candidate": Scorer(inputs["model"], "the trained model")(features, config.batch_size)}
-    baseline_dir = inputs.get("baseline_model")
+    # "candidate" is the model as it serves: decided at its own threshold (chosen on validation in train,
+    # its `label` output); the same metrics at 0.5 are "candidate_at_0.5".
+    scorer = Scorer(inputs["model"], "the trained model")
+    scores = scorer(features, config.batch_size)
+    candidate = binary_metrics(labels, scores, scorer.threshold)
+    candidate.update(decision=scorer.decision, intervals=metrics.intervals(labels, scores,
+                                                                           thresholds=(scorer.threshold, 0.5)))
+    log.info("candidate %s (test rows: %d; threshold %.4f, %s)", "  ".join(f"{k} {candidate[k]:.4f}" for k in SCALARS),
+             len(labels), scorer.threshold, scorer.decision.get("rule"))
+    calibration = {"candidate": {**metrics.reliability(labels, scores), "brier": candidate["brier"]}}
+    curves = {"candidate": (labels, scores, candidate["auc"])}
+    baseline_dir, comparison = inputs.get("baseline_model"), None
     if baseline_dir:
-        scores["baseline"] = Scorer(baseline_dir, "the deployed model", deployed=True)(features, config.batch_size)
-    results = {name: binary_metrics(labels, s) for name, s in scores.items()}
-    for name, values in results.items():
-        log.info("%-9s %s", name, "  ".join(f"{k} {values[k]:.4f}" for k in SCALARS))
+        comparison = compare_with_deployed(Path(baseline_dir), features, labels, scores, config.batch_size,
+                                           scorer.threshold)
+        log.info("deployed model: %s", comparison["note"])
+        if "baseline" in comparison:
+            base = comparison["baseline"]
+            log.info("deployed  %s (its unseen test rows: %d)", "  ".join(f"{k} {base[k]:.4f}" for k in SCALARS),
+                     comparison["rows"])
+            curves["deployed"] = (comparison.pop("labels"), comparison.pop("baseline_scores"), base["auc"])
+            calibration["deployed"] = {**metrics.reliability(*curves["deployed"][:2]), "brier": base["brier"]}
 
-    curves = {name: (labels, s, results[name]["auc"]) for name, s in scores.items()}
     images = dict(zip(artifacts.PLOTS, (plots.roc_png(curves), plots.precision_recall_png(curves),
-                                         plots.confusion_png(results["candidate"]["confusion_matrix"]))))
+                                         plots.confusion_png(candidate["confusion_matrix"], threshold=scorer.threshold),
+                                         plots.reliability_png(calibration))))
     for name, png in images.items():
         storage.write_bytes(out / name, png)
-    write_tensorboard(out / artifacts.LOGS, results["candidate"], images)
-    summary = {"candidate": results["candidate"], "baseline": results.get("baseline"),
+    # test scalars at the final epoch's step, images, a PR curve (issue #15: components/tensorboard_logs.py)
+    tensorboard_logs.write_test(out / artifacts.LOGS, candidate, images, labels, scores,
+                                tensorboard_logs.final_epoch(inputs["model"]))
+    rows.save(out / artifacts.SEEN_ROWS, rows.seen_by_training(split_dir, spec))  # push keeps it with the version
+    summary = {"candidate": candidate, "candidate_at_0.5": binary_metrics(labels, scores),
+               "calibration": calibration["candidate"],
+               "baseline": (comparison or {}).get("baseline"), "comparison": comparison,
+               "majority_rate": round(float(max(labels.mean(), 1 - labels.mean())), 6),
                "deployed_version": str(baseline_dir) if baseline_dir else None, "test_rows": int(len(labels))}
     storage.write_json(out / artifacts.METRICS, summary)
     return summary

@@ -1,23 +1,21 @@
-"""push: the gate, then an atomic, versioned copy into a TensorFlow Serving layout.
+"""push: the gate, then an atomic, versioned copy into a TensorFlow Serving layout, with the model's lineage.
 
-Core: `decide` (metrics and thresholds in, checks and a verdict out). A blessed model is copied beside
-its final place and renamed to <serving_dir>/<model_name>/<version>/ under a lock, so a reader never
-sees a half-copied version and two pipelines never take the same version number.
+Core: `decide` (metrics and thresholds in, checks out). A blessed model is published by
+components/registry.py: copied beside its final place and renamed to <serving_dir>/<model_name>/<version>/
+under a lock, so a reader never sees a half-copied version and two pipelines never take the same number.
+A model whose files equal the newest version's is not pushed again.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import logging
-import shutil
 from pathlib import Path
 from typing import Sequence
 
-from components import artifacts, cli, integrity, lookups, scoring, storage
+from components import artifacts, cli, lookups, registry, scoring, storage, tensorboard_logs
 from components.config import PushConfig
-from components.spec import SERVING_DIR, ComponentSpec, Input, Output, StepOutput
-from components.errors import DataError, GateRefused, InfraError
+from components.spec import DATA, RUN_INFO, SERVING_DIR, ComponentSpec, Input, Output, StepOutput
+from components.errors import DataError, GateRefused
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +24,9 @@ SPEC = ComponentSpec(
     description="Gate the model on its test metrics; push a blessed model to <serving-dir>/<model-name>/<version>/; "
                 "exit 6 when refused.",
     inputs=(Input("model", StepOutput("train", artifacts.MODEL), "SavedModel directory (train's model/)"),
-            Input("metrics", StepOutput("evaluate"), "the evaluate component's output directory")),
+            Input("metrics", StepOutput("evaluate"), "the evaluate component's output directory"),
+            Input("run_info", RUN_INFO, "the run's run.json (run id, data, config), kept as the version's lineage",
+                  required=False)),
     outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),))
 
 
@@ -35,6 +35,7 @@ class Check:
     name: str
     value: float
     threshold: float
+    strict: bool = False  # the value must exceed the threshold, not only reach it
 
     @property
     def margin(self) -> float:
@@ -42,88 +43,120 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        return self.margin >= 0
+        return self.margin > 0 if self.strict else self.margin >= 0
 
 
-def decide(candidate: dict, baseline: dict | None, config: PushConfig) -> list[Check]:
-    """Absolute thresholds always; against the deployed model, no worse than `baseline_tolerance`."""
+def balanced_accuracy(metrics: dict) -> float:
+    """Mean of the recall of each class: 0.5 for a model that always answers the same class."""
+    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+    return ((tp / (tp + fn) if tp + fn else 0.0) + (tn / (tn + fp) if tn + fp else 0.0)) / 2
+
+
+def decide(metrics: dict, config: PushConfig) -> list[Check]:
+    """Absolute thresholds; better than always answering the majority class; and, against the deployed
+    model on test rows it never trained on, no worse than `baseline_tolerance`."""
+    candidate = metrics["candidate"]
     checks = [Check("accuracy", candidate["accuracy"], config.min_accuracy),
-              Check("auc", candidate["auc"], config.min_auc)]
+              Check("auc", candidate["auc"], config.min_auc),
+              Check("balanced accuracy", balanced_accuracy(candidate), config.min_balanced_accuracy),
+              Check("accuracy vs majority", candidate["accuracy"], metrics.get("majority_rate", 0.0), strict=True)]
+    baseline = metrics.get("baseline")
     if baseline:
-        for name in ("accuracy", "auc"):
-            checks.append(Check(f"{name} vs deployed", candidate[name], baseline[name] - config.baseline_tolerance))
+        ours = metrics["comparison"]["candidate"]
+        checks += [Check(f"{name} vs deployed", ours[name], baseline[name] - config.baseline_tolerance)
+                   for name in ("accuracy", "auc")]
     return checks
 
 
-def report(checks: list[Check], blessed: bool, deployed_version: str | None) -> str:
+def report(checks: list[Check], blessed: bool, metrics: dict) -> str:
+    comparison = metrics.get("comparison") or {}
     lines = [f"gate: {'BLESSED' if blessed else 'REFUSED'}",
-             f"deployed model compared: {deployed_version or 'none (first push)'}", "",
-             f"{'check':<22}{'value':>8}{'threshold':>11}{'margin':>9}  verdict"]
+             f"deployed model compared: {metrics.get('deployed_version') or 'none (first push)'}"]
+    if comparison:
+        lines.append(f"comparison rows: {comparison['rows']} ({comparison['note']})")
+    lines += ["", f"{'check':<22}{'value':>8}{'threshold':>11}{'margin':>9}  verdict"]
     lines += [f"{c.name:<22}{c.value:>8.4f}{c.threshold:>11.4f}{c.margin:>+9.4f}  {'pass' if c.passed else 'FAIL'}"
               for c in checks]
+    intervals = metrics["candidate"].get("intervals") or {}
+    lines += [f"95% interval of test {name}: [{lo:.4f}, {hi:.4f}]" for name, (lo, hi) in intervals.items()]
+    lines += [f"95% interval of {name} minus deployed: [{lo:+.4f}, {hi:+.4f}]"
+              for name, (lo, hi) in (comparison.get("difference_intervals") or {}).items()]
     return "\n".join(lines) + "\n"
-
-
-@contextlib.contextmanager
-def _locked(model_root: Path):
-    try:
-        model_root.mkdir(parents=True, exist_ok=True)
-        handle = open(model_root / artifacts.PUSH_LOCK, "w")
-    except OSError as exc:
-        raise InfraError(f"cannot write to the serving directory {model_root}: {exc.strerror or exc}. "
-                         f"Check its permissions and free space.") from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def push_model(model_dir: Path, serving_dir: Path, model_name: str) -> Path:
-    """Copy beside the target, then rename into the next free version number (under a lock)."""
-    model_root = Path(serving_dir) / model_name
-    with _locked(model_root):
-        for stale in storage.remove_stale_temporaries(model_root):
-            log.warning("removed %s, left by a push that was killed", stale)
-        version = (lookups.versions(model_root) or [0])[-1] + 1
-        target = model_root / str(version)
-        with storage.atomic_dir(target) as tmp:
-            shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
-            integrity.record(tmp)  # inside the atomic copy: no reader ever sees the version without it
-    return target
 
 
 def read_metrics(path: Path) -> dict:
     """metrics.json with the numbers the gate needs; a missing or non-numeric one names the key and the fix."""
     metrics = storage.read_json(path)
-    sections = ("candidate", "baseline") if isinstance(metrics, dict) and metrics.get("baseline") else ("candidate",)
-    for section in sections:
-        for key in ("accuracy", "auc"):
-            value = metrics.get(section, {}).get(key) if isinstance(metrics.get(section), dict) else None
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise DataError(f"{path} has no number at {section}.{key} (found {value!r}): it was not written by "
-                                f"evaluate; re-run evaluate.")
+    wanted = [("candidate", "accuracy"), ("candidate", "auc")]
+    if isinstance(metrics, dict) and metrics.get("baseline"):
+        wanted += [(section, key) for section in ("baseline", "comparison.candidate") for key in ("accuracy", "auc")]
+    for section, key in wanted:
+        node = metrics
+        for part in (*section.split("."), key):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, (int, float)) or isinstance(node, bool):
+            raise DataError(f"{path} has no number at {section}.{key} (found {node!r}): it was not written by "
+                            f"evaluate; re-run evaluate.")
+    if not isinstance(metrics["candidate"].get("confusion_matrix"), list):
+        raise DataError(f"{path} has no candidate.confusion_matrix: it was not written by evaluate; re-run evaluate.")
     return metrics
 
 
+def lineage(metrics: dict, checks: list[Check], run_info: dict | None) -> dict:
+    """What made this version, for `python -m components.models show`."""
+    keep = ("accuracy", "auc", "precision", "recall", "f1", "loss", "examples", "intervals")
+    return {"run": run_info,
+            "test_metrics": {k: metrics["candidate"][k] for k in keep if k in metrics["candidate"]},
+            "gate": [dict(dataclasses.asdict(c), passed=c.passed) for c in checks],
+            "baseline": {"version": metrics.get("deployed_version"), "metrics": metrics.get("baseline"),
+                         "comparison_rows": (metrics.get("comparison") or {}).get("rows")}}
+
+
+def data_change(serving_dir: Path, model_name: str, run: dict | None) -> str | None:
+    """Said out loud when this run's data is not the data of the version it would replace (a model name
+    shared on purpose with push.model_name; by default each CSV has its own)."""
+    deployed = lookups.latest_version(serving_dir, model_name)
+    before = (registry.read_lineage(deployed).get("run") or {}) if deployed else {}
+    if not run or not before or before.get("data_sha256") == run.get("data_sha256"):
+        return None
+    return (f"data changed: this run trained on {run.get('params', {}).get(DATA.name)} (sha256 "
+            f"{str(run.get('data_sha256'))[:12]}); version {deployed.name} on {before.get('params', {}).get(DATA.name)} "
+            f"(sha256 {str(before.get('data_sha256'))[:12]})")
+
+
 def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
-    """inputs: model (SavedModel dir), metrics (evaluate output dir); outputs: output dir, serving_dir."""
-    metrics = read_metrics(Path(inputs["metrics"]) / artifacts.METRICS)
-    # A served model must say which CSV column feeds which input: refuse one that does not, before the gate.
+    """inputs: model (SavedModel dir), metrics (evaluate output dir), run_info (optional); outputs: output dir,
+    serving_dir."""
+    metrics_dir, out = Path(inputs["metrics"]), Path(outputs["output"])
+    metrics = read_metrics(metrics_dir / artifacts.METRICS)
+    # Only a model that loads and says which CSV column feeds which input may be served: checked before the gate.
     columns = scoring.model_inputs(Path(inputs["model"]))
-    checks = decide(metrics["candidate"], metrics.get("baseline"), config)
+    scoring.Scorer(inputs["model"], "the model to push")  # it loads, and its signature takes those columns
+    checks = decide(metrics, config)
     blessed = all(c.passed for c in checks)
-    text = report(checks, blessed, metrics.get("deployed_version"))
-    out = Path(outputs["output"])
-    storage.write_text(out / artifacts.GATE_TXT, text)
+    run_info = storage.read_json(inputs["run_info"]) if inputs.get("run_info") and Path(inputs["run_info"]).is_file() \
+        else None
+    change = data_change(Path(outputs["serving_dir"]), config.model_name, run_info)
+    if change:
+        log.warning("%s", change)
+    storage.write_text(out / artifacts.GATE_TXT, report(checks, blessed, metrics) + (f"{change}\n" if change else ""))
+    tensorboard_logs.write_gate(out / artifacts.LOGS, blessed)
     result = {"blessed": blessed, "checks": [dict(dataclasses.asdict(c), margin=c.margin, passed=c.passed)
-                                             for c in checks], "pushed_to": None, "inputs": columns}
+                                             for c in checks], "pushed_to": None, "identical_to": None,
+              "inputs": columns}
     if not blessed:
         storage.write_json(out / artifacts.GATE_JSON, result)
-        failed = ", ".join(f"{c.name} {c.value:.4f} < {c.threshold:.4f}" for c in checks if not c.passed)
+        failed = ", ".join(f"{c.name} {c.value:.4f} {'<=' if c.strict else '<'} {c.threshold:.4f}"
+                           for c in checks if not c.passed)
         raise GateRefused(f"model not pushed: {failed}. Report: {out / artifacts.GATE_TXT}")
-    target = push_model(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name)
-    result["pushed_to"] = str(target)
+    version, new = registry.publish(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name,
+                                    lineage(metrics, checks, run_info), metrics_dir / artifacts.SEEN_ROWS)
+    result["pushed_to" if new else "identical_to"] = str(version)
     storage.write_json(out / artifacts.GATE_JSON, result)
-    log.info("blessed; pushed to %s", target)
+    if new:
+        log.info("blessed; pushed to %s", version)
+    else:
+        log.info("blessed, but nothing pushed: identical to version %s (%s)", version.name, version)
     return result
 
 

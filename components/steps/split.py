@@ -6,7 +6,9 @@ as 0/1, and writes each split plus features.json (column kinds) and split.json (
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -80,6 +82,16 @@ def split_in_memory(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
     return labels, indices
 
 
+def row_assignment(indices: dict[str, np.ndarray], rows: int, shards: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's split (its number in artifacts.SPLITS) and shard, for writers that go through the file in
+    order (streaming, Beam): the rows and shards the in-memory split writes, whatever the order."""
+    split_of_row, shard_of_row = np.empty(rows, np.int8), np.empty(rows, np.int32)
+    for number, index in enumerate(indices.values()):
+        split_of_row[index] = number
+        shard_of_row[index] = np.arange(len(index)) % shards  # balanced shards, as write_tfrecord_shards
+    return split_of_row, shard_of_row
+
+
 def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Path):
     """Big files, in two passes over chunks: labels first (1 byte a row) to draw the stratified split,
     then rows to their split's shards. Rows keep their file order within a shard; training shuffles."""
@@ -90,10 +102,7 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
                              for chunk in storage.read_csv_chunks(data, config.chunk_rows, usecols=[config.label])])
     require_both_classes(labels, config.label)
     indices = stratified_indices(labels, config)
-    split_of_row, shard_of_row = np.empty(len(labels), np.int8), np.empty(len(labels), np.int32)
-    for number, index in enumerate(indices.values()):
-        split_of_row[index] = number
-        shard_of_row[index] = np.arange(len(index)) % config.shards  # balanced shards
+    split_of_row, shard_of_row = row_assignment(indices, len(labels), config.shards)
     with contextlib.ExitStack() as stack:
         dirs = [stack.enter_context(storage.atomic_dir(artifacts.split_path(out, n))) for n in artifacts.SPLITS]
         writers = [storage.TFRecordShards(d, n, config.shards) for d, n in zip(dirs, artifacts.SPLITS)]
@@ -112,13 +121,49 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
     return labels, indices
 
 
+def split_with_beam(config: SplitConfig, data: Path, spec: FeatureSpec, out: Path):
+    """--beam-pipeline-args: the streaming split's rows and shards, written by Beam workers reading the file in
+    parallel (components/beam_split.py); the driver holds only the labels and their draw, as the streaming split."""
+    from components import beam_runner, beam_split
+
+    flags = beam_runner.parse_flags(config.beam_pipeline_args)
+    head = next(storage.read_csv_chunks(data, 1000))  # the header's checks, as the other paths make them
+    require_label(head, config.label)
+    reader = beam_split.RangeReader(data, storage.sniff_delimiter(data), list(head.columns))
+    ranges = beam_split.byte_ranges(data, beam_split.parallelism(flags))
+    scratch = out / ".beam-scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        per_range = beam_split.labels_job(reader, ranges, config.label, flags, scratch)
+        labels = np.concatenate(per_range)
+        require_both_classes(labels, config.label)
+        indices = stratified_indices(labels, config)
+        for name, values in zip(("split_of_row", "shard_of_row"), row_assignment(indices, len(labels), config.shards)):
+            np.save(scratch / f"{name}.npy", values)
+        with contextlib.ExitStack() as stack:
+            dirs = [stack.enter_context(storage.atomic_dir(artifacts.split_path(out, n))) for n in artifacts.SPLITS]
+            beam_split.rows_job(reader, ranges, [len(part) for part in per_range], spec, dirs, config.shards, flags,
+                                scratch)
+            for directory, name in zip(dirs, artifacts.SPLITS):  # a shard no row went to is an empty file, as locally
+                for shard in range(config.shards):
+                    path = directory / storage.tfrecord_shard_name(name, shard, config.shards)
+                    if not path.exists():
+                        storage.write_bytes(path, gzip.compress(b""))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for name, index in indices.items():
+        log.info("%-10s %8d rows -> %s (tfrecord, Beam)", name, len(index), artifacts.split_path(out, name))
+    return labels, indices
+
+
 def run(config: SplitConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: data (CSV), schema (the validated .pbtxt); outputs: output dir."""
     data, out = Path(inputs["data"]), Path(outputs["output"])
     spec: FeatureSpec = spec_from_schema(storage.load_schema(inputs["schema"]), config.label)
     big = data.is_file() and data.stat().st_size / 1e6 > config.stream_threshold_mb
-    labels, indices = (split_streaming if big else split_in_memory)(config, data, spec, out)
-    summary = {"format": config.format, "seed": config.seed, "streamed": big,
+    way = split_with_beam if config.beam_pipeline_args else split_streaming if big else split_in_memory
+    labels, indices = way(config, data, spec, out)
+    summary = {"format": config.format, "seed": config.seed, "streamed": big or bool(config.beam_pipeline_args),
                "shards": config.shards if config.format == "tfrecord" else None,
                "splits": summarise(labels, indices)}
     storage.write_json(out / artifacts.FEATURES, spec.to_dict())

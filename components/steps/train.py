@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from components import artifacts, cli, datasets, storage, strategy as strategy_lib
+from components import artifacts, cli, datasets, storage, strategy as strategy_lib, tensorboard_logs
 from components.config import TrainConfig
-from components.errors import InfraError, UsageError
+from components.errors import InfraError, TrainingError, UsageError
 from components.spec import ComponentSpec, Input, StepOutput
 
 log = logging.getLogger(__name__)
@@ -51,21 +51,37 @@ def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None
         module, signature, history = training.train_and_evaluate(config, split_dir, workdir, strategy, chief,
                                                                  backup_root=out)
         training.export(module, signature, workdir / artifacts.MODEL)
+    except TrainingError:
+        if chief:  # the trial failed for good (an interrupted one stays open: it resumes)
+            tensorboard_logs.end_session(out / artifacts.LOGS, False, _history(out))
+        raise
     finally:
         if not chief:
             shutil.rmtree(workdir, ignore_errors=True)
     result = {"strategy": choice.name, "replicas": strategy.num_replicas_in_sync, "chief": chief,
               "epochs_this_session": len(history.get("loss", []))}
     if chief:
+        tensorboard_logs.end_session(out / artifacts.LOGS, True, _history(out))
         result.update(best_of(out))
-        log.info("model exported to %s (best epoch %s of %d)", out / artifacts.MODEL, result["best_epoch"],
-                 result["epochs_run"])
+        log.info("model exported to %s (best epoch %s of %d)%s", out / artifacts.MODEL, result["best_epoch"],
+                 result["epochs_run"], epoch_limit_hint(result["best_epoch"], result["epochs_run"], config.epochs))
     return result
+
+
+def epoch_limit_hint(best_epoch: int | None, epochs_run: int, max_epochs: int) -> str:
+    """When the last allowed epoch was the best, early stopping never fired: more epochs would likely help."""
+    if best_epoch is not None and best_epoch == epochs_run >= max_epochs:
+        return f" (the epoch limit stopped a model still improving: raise --epochs, now {max_epochs})"
+    return ""
+
+
+def _history(out: Path) -> list[dict]:
+    return storage.read_json(out / artifacts.HISTORY) if (out / artifacts.HISTORY).exists() else []
 
 
 def best_of(out: Path) -> dict:
     """The epoch count and the best epoch (lowest validation loss) from history.json."""
-    epochs = storage.read_json(out / artifacts.HISTORY) if (out / artifacts.HISTORY).exists() else []
+    epochs = _history(out)
     best = min(epochs, key=lambda e: e["val_loss"]) if epochs else None
     return {"epochs_run": len(epochs), "best_epoch": best and best["epoch"],
             "best": {k: v for k, v in (best or {}).items() if k != "epoch"}}

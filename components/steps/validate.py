@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import shutil
 from io import StringIO
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
-from components import artifacts, cli, lookups, storage
+from components import artifacts, cli, lookups, report, storage
 from components.columns import check_number_formats
 from components.config import ValidateConfig
 from components.spec import DATA, SCHEMA, ComponentSpec, Input, Lookup
@@ -46,11 +47,17 @@ def statistics_in_memory(frame: pd.DataFrame):
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
-def statistics_with_beam(path: Path, delimiter: str):
-    """Beam's CSV path streams the file: slower to start (seconds) but memory stays flat."""
-    tfdv = _tfdv()
+def statistics_with_beam(path: Path, delimiter: str, header: list[str], config: ValidateConfig, scratch: Path):
+    """A Beam pipeline streams the file (components/beam_stats.py): slower to start (seconds) but memory stays
+    flat, and on a cluster runner (--beam-pipeline-args) the rows are read in parallel."""
+    _tfdv()
+    from components import beam_runner, beam_stats
 
-    return tfdv.generate_statistics_from_csv(str(path), delimiter=delimiter)
+    try:
+        return beam_stats.statistics(path, delimiter, header, config.label,
+                                     beam_runner.parse_flags(config.beam_pipeline_args), scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def sample_rows(path: Path, config: ValidateConfig) -> tuple[pd.DataFrame, int]:
@@ -115,14 +122,14 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     data, out = Path(inputs["data"]), Path(outputs["output"])
     size_mb = data.stat().st_size / 1e6 if data.is_file() else 0
     frame, sampled = None, None
-    if size_mb > config.beam_threshold_mb and config.big_data == "beam":
-        log.info("%s is %.0f MB (> %.0f MB): exact statistics through Beam, streaming", data, size_mb,
-                 config.beam_threshold_mb)
+    if config.beam_pipeline_args or size_mb > config.beam_threshold_mb and config.big_data == "beam":
+        log.info("%s is %.0f MB: exact statistics through Beam (%s)", data, size_mb,
+                 config.beam_pipeline_args or "DirectRunner, streaming")
         delimiter = storage.sniff_delimiter(data)
         head = next(storage.read_csv_chunks(data, 10_000))  # the header's and the first rows' checks, as below
         require_label(head, config.label)
         check_number_formats(head, data, skip=config.label)
-        stats = statistics_with_beam(data, delimiter)
+        stats = statistics_with_beam(data, delimiter, list(head.columns), config, out / ".beam-scratch")
         rows = int(stats.datasets[0].num_examples)
     else:
         if size_mb > config.beam_threshold_mb:
@@ -162,6 +169,8 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     storage.save_proto_text(out / artifacts.ANOMALIES, anomalies)
     storage.write_text(out / artifacts.ANOMALIES_TXT, "\n".join(problems) + "\n" if problems else "no anomalies\n")
     storage.write_text(out / artifacts.DRIFT_TXT, "\n".join(drift) + "\n" if drift else "no drift\n")
+    report.write(out / artifacts.REPORT_HTML, stats, schema, anomalies, inputs.get("previous_statistics"), drift,
+                 title=data.name)  # issue #15: the offline data report
     result = {"rows": rows, "schema": origin, "anomalies": len(problems), "drift": drift,
               "duplicated_rows": duplicates, "sampled": sampled}
     storage.write_json(out / artifacts.VALIDATE_RESULT, result)

@@ -9,9 +9,11 @@ from components.storage.files import (atomic_dir, atomic_file, file_sha256, read
 from components.storage.protos import load_schema, load_statistics, save_proto_binary, save_proto_text
 from components.storage.splits import (TFRecordShards, load_npz, save_npz, tfrecord_files, tfrecord_shard_name,
                                   write_tfrecord_shards)
-from components.storage.tables import DELIMITERS, read_csv, read_csv_chunks, sniff_delimiter
+from components.storage.tables import (DELIMITERS, not_utf8_error, read_csv, read_csv_chunks, read_header,
+                                      sniff_delimiter)
 
 __all__ = ["atomic_dir", "atomic_file", "file_sha256", "read_json", "remove_stale_temporaries", "write_bytes",
            "write_json", "write_text", "load_schema", "load_statistics", "save_proto_binary", "save_proto_text",
            "TFRecordShards", "load_npz", "save_npz", "tfrecord_files", "tfrecord_shard_name",
-           "write_tfrecord_shards", "DELIMITERS", "read_csv", "read_csv_chunks", "sniff_delimiter"]
+           "write_tfrecord_shards", "DELIMITERS", "not_utf8_error", "read_csv", "read_csv_chunks", "read_header",
+           "sniff_delimiter"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from components import progress
 from components.columns import check_header
 from components.errors import DataError
 
@@ -76,6 +77,11 @@ def _not_utf8(path: str | os.PathLike) -> DataError:
     return DataError(f"data file {path} is not UTF-8 text: re-save it as UTF-8.")
 
 
+def not_utf8_error(path: str | os.PathLike) -> DataError:
+    """The error naming the first line of `path` that is not UTF-8 (for readers that cannot tell the line)."""
+    return _not_utf8(path)
+
+
 def _reader(path: str | os.PathLike, **kwargs):
     """pandas' reader with the detected delimiter and the checked header names (so pandas never renames a
     duplicate `x` to `x.1`, and a header name with spaces around it is found by its stripped name)."""
@@ -101,8 +107,8 @@ def read_csv_chunks(path: str | os.PathLike, rows: int, usecols: list[str] | Non
     """Stream a CSV (detected delimiter) as DataFrames of `rows` rows: for files larger than memory. The
     same names, errors and messages as read_csv, whatever the size."""
     try:
-        for chunk in _reader(path, chunksize=rows, usecols=usecols):
-            yield chunk
+        # progress.counted logs the rows read so far every few seconds when progress is on (issue #15)
+        yield from progress.counted(_reader(path, chunksize=rows, usecols=usecols), f"reading {path}")
     except pd.errors.ParserError as exc:
         raise _ragged(path, exc) from None
     except UnicodeDecodeError:

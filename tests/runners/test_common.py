@@ -5,12 +5,14 @@ step could make fail, succeed or be skipped on demand in milliseconds.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from components import cli, config as config_lib
-from components.errors import AnomaliesError, DataError
+from components import cli, config as config_lib, storage
+from components.errors import AnomaliesError, DataError, UsageError
 from components.runners import common
-from components.spec import OUTPUT, ComponentSpec, Input, Lookup, Param, StepOutput
+from components.spec import OUTPUT, ComponentSpec, Input, Lookup, Output, Param, StepOutput
 
 
 def spec(name: str, *upstream: str) -> ComponentSpec:
@@ -19,23 +21,80 @@ def spec(name: str, *upstream: str) -> ComponentSpec:
 
 # The real step names, as run_steps takes each spec's config section by its name.
 SPECS = (spec("validate"), spec("split", "validate"), spec("train", "split"), spec("evaluate", "train"),
-         spec("push", "evaluate"))
+         dataclasses.replace(spec("push", "evaluate"), outputs=(Output("serving_dir", Param("serving_dir"), ""),)))
 
 
 class Recorder:
-    def __init__(self, fail: dict[str, cli.Record] | None = None, result: dict | None = None):
+    """Records the steps it is asked to run; with `write`, each leaves a file (its name and config) in its
+    output directory, as a real step leaves its artifacts."""
+
+    def __init__(self, fail: dict[str, cli.Record] | None = None, result: dict | None = None, write: bool = False):
         self.calls: list[str] = []
-        self.fail, self.result = fail or {}, result or {"ok": 1}
+        self.fail, self.result, self.write = fail or {}, result or {"ok": 1}, write
 
     def __call__(self, step: ComponentSpec, config, inputs, outputs) -> cli.Record:
         self.calls.append(step.name)
         assert outputs[OUTPUT].name == step.name and all(inputs[u] is not None for u in step.upstream)
+        if self.write:
+            storage.write_text(outputs[OUTPUT] / "made.txt", f"{step.name} {config}")
         return self.fail.get(step.name, cli.Record(0, dict(self.result, step=step.name)))
 
 
-def make_run(tmp_path, **overrides) -> common.Run:
+def make_run(tmp_path, run_id="r1", data=None, **overrides) -> common.Run:
     config = config_lib.with_overrides(config_lib.PipelineConfig(), overrides)
-    return common.Run("r1", tmp_path / "runs" / "r1", config, {"data": None, "serving_dir": tmp_path / "serving"})
+    return common.Run(run_id, tmp_path / "runs" / run_id, config, {"data": data, "serving_dir": tmp_path / "serving"})
+
+
+def test_a_step_whose_files_were_damaged_is_recomputed_with_everything_that_read_them(tmp_path):
+    common.run_steps(make_run(tmp_path), Recorder(write=True), "test", specs=SPECS)
+    (tmp_path / "runs" / "r1" / "split" / "made.txt").write_text("trunc")
+    again = Recorder(write=True)
+    common.run_steps(make_run(tmp_path), again, "test", specs=SPECS)
+    # split rewrites the same bytes, so what read them keeps its key: only split itself runs again
+    assert again.calls == ["split"]
+    (tmp_path / "runs" / "r1" / "train" / "made.txt").unlink()
+    common.run_steps(make_run(tmp_path, **{"train.epochs": 3}), again, "test", specs=SPECS)
+    assert again.calls == ["split", "train", "evaluate"]  # evaluate wrote what it wrote before: push is kept
+
+
+def test_another_run_with_the_same_inputs_reuses_each_step_and_says_from_which_run(tmp_path):
+    common.run_steps(make_run(tmp_path), Recorder(write=True), "test", specs=SPECS)
+    second = Recorder(write=True)
+    manifest = common.run_steps(make_run(tmp_path, "r2", **{"train.epochs": 3}), second, "test", specs=SPECS)
+    assert second.calls == ["train", "evaluate", "push"]
+    assert [manifest["steps"][s]["status"] for s in ("validate", "split")] == ["cached", "cached"]
+    assert manifest["steps"]["split"]["cached_from"] == "r1"
+    assert (tmp_path / "runs" / "r2" / "split" / "made.txt").read_text().startswith("split ")
+    uncached = Recorder(write=True)
+    common.run_steps(make_run(tmp_path, "r3"), uncached, "test", specs=SPECS, use_cache=False)
+    assert uncached.calls == ["validate", "split", "train", "evaluate", "push"]
+
+
+def test_a_damaged_step_of_another_run_is_not_reused(tmp_path):
+    common.run_steps(make_run(tmp_path), Recorder(write=True), "test", specs=SPECS)
+    (tmp_path / "runs" / "r1" / "validate" / "made.txt").write_text("changed")
+    second = Recorder(write=True)
+    common.run_steps(make_run(tmp_path, "r2"), second, "test", specs=SPECS)
+    assert second.calls[0] == "validate"
+
+
+def test_a_second_process_with_the_same_run_id_stops_at_once(tmp_path):
+    run = make_run(tmp_path)
+    with common.run_lock(run.run_dir):
+        execute = Recorder()
+        with pytest.raises(UsageError, match=r"run 'r1' is running in another process \(pid \d+"):
+            common.run_steps(make_run(tmp_path), execute, "test", specs=SPECS)
+    assert execute.calls == []
+    common.run_steps(make_run(tmp_path), execute, "test", specs=SPECS)  # released: the run goes on
+
+
+def test_a_continued_run_records_the_data_it_was_continued_with(tmp_path):
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("x,y\n1,yes\n")
+    second.write_text("x,y\n2,no\n")
+    common.run_steps(make_run(tmp_path, data=first), Recorder(write=True), "test", specs=SPECS)
+    manifest = common.run_steps(make_run(tmp_path, data=second), Recorder(write=True), "test", specs=SPECS)
+    assert manifest["data_sha256"] == storage.file_sha256(second) and manifest["params"]["data"] == str(second)
 
 
 def test_every_step_runs_once_in_dag_order_and_the_manifest_records_it(tmp_path):
@@ -44,10 +103,10 @@ def test_every_step_runs_once_in_dag_order_and_the_manifest_records_it(tmp_path)
     assert execute.calls == ["validate", "split", "train", "evaluate", "push"]
     assert manifest["status"] == "succeeded"
     assert manifest["steps"]["train"]["result"] == {"ok": 1, "step": "train"}
-    assert all(s["seconds"] >= 0 and s["fingerprint"] for s in manifest["steps"].values())
+    assert all(s["seconds"] >= 0 and s["key"] for s in manifest["steps"].values())
 
 
-def test_a_continued_run_skips_finished_steps_with_the_same_fingerprint(tmp_path):
+def test_a_continued_run_skips_finished_steps_with_the_same_key(tmp_path):
     common.run_steps(make_run(tmp_path), Recorder(), "test", specs=SPECS)
     again = Recorder()
     manifest = common.run_steps(make_run(tmp_path), again, "test", specs=SPECS)

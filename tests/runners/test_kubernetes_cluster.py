@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from components import artifacts, storage
-from tests.conftest import BANK_SCHEMA, ROOT, run_pipeline
+from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT, run_pipeline
 
 KUBECONFIG = Path(os.environ.get("BANKPIPE_KUBECONFIG") or ROOT / ".cache" / "cluster" / "kubeconfig")
 NAMESPACE = "bankpipe"
@@ -130,6 +130,8 @@ def test_the_whole_pipeline_ends_blessed_as_in_process(cluster, tmp_path, capsys
     assert steps["train"]["result"]["strategy"] == "one_device" and steps["push"]["result"]["blessed"]
     pushed = cluster.volume() / "serving" / run_id.replace("-", "_") / "1" / "saved_model.pb"
     assert pushed.is_file()
+    lineage = storage.read_json(pushed.parent / artifacts.LINEAGE)  # the run's info reached the push pod
+    assert lineage["run"]["run_id"] == run_id and lineage["run"]["data_sha256"] == storage.file_sha256(BANK_CSV)
 
 
 def test_a_validation_failure_has_the_local_runners_exit_code_and_message(cluster, tmp_path, bank_frame):

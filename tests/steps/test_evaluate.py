@@ -45,6 +45,19 @@ def test_evaluate_scores_the_saved_model_and_writes_plots(trained_small, tmp_pat
     assert {"test/accuracy", "test/auc", "test/roc", "test/confusion_matrix"} <= tags
 
 
+def test_evaluate_decides_at_the_models_threshold_and_reports_calibration(trained_small, tmp_path):
+    root, _, _ = trained_small
+    summary = run_evaluate(trained_small, tmp_path)
+    recorded = storage.read_json(root / "train" / artifacts.MODEL / artifacts.MODEL_COLUMNS)["decision"]
+    candidate, at_half = summary["candidate"], summary["candidate_at_0.5"]
+    assert candidate["threshold"] == recorded["threshold"] and candidate["decision"] == recorded
+    assert at_half["threshold"] == 0.5 and at_half["auc"] == candidate["auc"]
+    assert 0 < candidate["brier"] < 0.25 and candidate["brier"] == at_half["brier"]
+    calibration = summary["calibration"]
+    assert sum(calibration["rows"]) == 200 and 0 <= calibration["ece"] < 0.5
+    assert (tmp_path / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the reliability diagram
+
+
 def test_baseline_is_scored_too(trained_small, tmp_path):
     root, _, _ = trained_small
     summary = run_evaluate(trained_small, tmp_path, baseline=root / "train" / artifacts.MODEL)

@@ -8,46 +8,100 @@ from components.config import PushConfig
 from components.errors import DataError, GateRefused
 from tests.conftest import BANK_SCHEMA, run_pipeline
 
-GOOD = {"accuracy": 0.86, "auc": 0.92}
+# Test metrics as evaluate writes them: 1,116 rows, 52.6% negatives.
+GOOD = {"accuracy": 0.86, "auc": 0.92, "confusion_matrix": [[510, 78], [78, 450]]}
 
 
-def test_decide_checks_thresholds_and_the_baseline():
+def metrics_file(candidate, baseline=None, comparison=None, majority=0.526) -> dict:
+    return {"candidate": candidate, "baseline": baseline, "majority_rate": majority, "deployed_version": None,
+            "comparison": {"rows": 1116, "note": "", "candidate": comparison or candidate} if baseline else None}
+
+
+def test_decide_checks_thresholds_the_majority_class_and_the_baseline():
     config = PushConfig(min_accuracy=0.8, min_auc=0.85, baseline_tolerance=0.01)
-    assert all(c.passed for c in push.decide(GOOD, None, config))
-    failed = [c.name for c in push.decide({"accuracy": 0.79, "auc": 0.92}, None, config) if not c.passed]
+    assert all(c.passed for c in push.decide(metrics_file(GOOD), config))
+    failed = [c.name for c in push.decide(metrics_file(dict(GOOD, accuracy=0.79)), config) if not c.passed]
     assert failed == ["accuracy"]
-    worse = [c.name for c in push.decide(GOOD, {"accuracy": 0.88, "auc": 0.925}, config) if not c.passed]
-    assert worse == ["accuracy vs deployed"]  # 0.86 < 0.88 - 0.01; AUC within tolerance
-    auc = next(c for c in push.decide(GOOD, None, config) if c.name == "auc")
+    worse = push.decide(metrics_file(GOOD, baseline={"accuracy": 0.88, "auc": 0.925}), config)
+    assert [c.name for c in worse if not c.passed] == ["accuracy vs deployed"]  # 0.86 < 0.88 - 0.01
+    auc = next(c for c in push.decide(metrics_file(GOOD), config) if c.name == "auc")
     assert auc.margin == pytest.approx(0.07)
 
 
-def fake_run(tmp_path, metrics, baseline=None, **config):
-    model = tmp_path / "model"
-    (model / "variables").mkdir(parents=True, exist_ok=True)
-    (model / "saved_model.pb").write_bytes(b"model bytes")
-    storage.write_json(model / artifacts.MODEL_COLUMNS, {"inputs": {"age": "age"}})
-    storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, {"candidate": metrics, "baseline": baseline,
-                                                              "deployed_version": None})
-    return push.run(PushConfig(**config), {"model": model, "metrics": tmp_path / "evaluate"},
+def test_the_deployed_model_is_compared_on_the_comparison_rows_not_the_whole_test_set():
+    on_unseen = {"accuracy": 0.84, "auc": 0.90}
+    checks = push.decide(metrics_file(GOOD, baseline={"accuracy": 0.85, "auc": 0.91}, comparison=on_unseen),
+                         PushConfig())
+    assert {c.name: c.value for c in checks}["accuracy vs deployed"] == 0.84
+    assert not next(c for c in checks if c.name == "accuracy vs deployed").passed
+
+
+def test_a_model_that_never_predicts_the_rare_class_is_refused():
+    """1% positives: always 'no' scores accuracy 0.99 with precision and recall 0."""
+    always_no = {"accuracy": 0.99, "auc": 0.90, "confusion_matrix": [[990, 0], [10, 0]]}
+    checks = push.decide(metrics_file(always_no, majority=0.99), PushConfig())
+    assert sorted(c.name for c in checks if not c.passed) == ["accuracy vs majority", "balanced accuracy"]
+
+
+@pytest.fixture
+def model(trained_small, tmp_path):
+    """A copy of a real exported SavedModel (push loads what it publishes)."""
+    copy = tmp_path / "model"
+    shutil.copytree(trained_small[0] / "train" / artifacts.MODEL, copy)
+    return copy
+
+
+def fake_run(tmp_path, model, candidate, baseline=None, run_info=None, **config):
+    storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, metrics_file(candidate, baseline))
+    return push.run(PushConfig(**config), {"model": model, "metrics": tmp_path / "evaluate", "run_info": run_info},
                     {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
 
 
-def test_blessed_models_get_increasing_versions(tmp_path):
-    first = fake_run(tmp_path, GOOD)
-    second = fake_run(tmp_path, GOOD, baseline=GOOD)
+def another_model(model):
+    """The same network with one more asset file: other model files, so not 'identical'."""
+    storage.write_text(model / "assets.extra" / "note.txt", f"retrained {len(list(model.rglob('*')))}")
+    return model
+
+
+def test_blessed_models_get_increasing_versions_with_their_lineage(tmp_path, model):
+    info = tmp_path / "run.json"
+    storage.write_json(info, {"run_id": "r7", "data_sha256": "ab" * 32})
+    first = fake_run(tmp_path, model, GOOD, run_info=info)
+    second = fake_run(tmp_path, another_model(model), GOOD, baseline=GOOD)
     assert first["pushed_to"].endswith("bank/1") and second["pushed_to"].endswith("bank/2")
-    assert (tmp_path / "serving" / "bank" / "2" / "saved_model.pb").read_bytes() == b"model bytes"
     assert lookups.latest_version(tmp_path / "serving", "bank").name == "2"
     visible = sorted(p.name for p in (tmp_path / "serving" / "bank").iterdir() if not p.name.startswith(".push"))
     assert visible == ["1", "2"]  # no half-copied temporary directories left
     assert "BLESSED" in (tmp_path / "push" / artifacts.GATE_TXT).read_text()
+    lineage = storage.read_json(tmp_path / "serving" / "bank" / "1" / artifacts.LINEAGE)
+    assert lineage["run"]["run_id"] == "r7" and lineage["version"] == 1 and lineage["test_metrics"]["auc"] == 0.92
+    assert {c["name"] for c in lineage["gate"]} >= {"accuracy", "auc", "balanced accuracy"}
 
 
-def test_refused_model_is_not_pushed_and_the_report_says_why(tmp_path):
-    fake_run(tmp_path, GOOD)
+def test_an_identical_model_is_not_pushed_again(tmp_path, model):
+    fake_run(tmp_path, model, GOOD)
+    again = fake_run(tmp_path, model, GOOD, baseline=GOOD)
+    assert again["pushed_to"] is None and again["identical_to"].endswith("bank/1")
+    assert lookups.versions(tmp_path / "serving" / "bank") == [1]
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_an_empty_or_broken_model_is_refused_before_the_gate(tmp_path, model, damage):
+    if damage == "empty":
+        shutil.rmtree(model)
+        model.mkdir()
+    else:
+        pb = model / "saved_model.pb"
+        pb.write_bytes(pb.read_bytes()[:200])
+    with pytest.raises(DataError, match=r"is not a loadable SavedModel|does not record its input columns") as caught:
+        fake_run(tmp_path, model, GOOD)
+    assert caught.value.exit_code == 3 and not (tmp_path / "serving").exists()
+
+
+def test_refused_model_is_not_pushed_and_the_report_says_why(tmp_path, model):
+    fake_run(tmp_path, model, GOOD)
     with pytest.raises(GateRefused, match=r"auc 0.8000 < 0.8500") as caught:
-        fake_run(tmp_path, {"accuracy": 0.9, "auc": 0.80})
+        fake_run(tmp_path, another_model(model), dict(GOOD, accuracy=0.9, auc=0.80))
     assert caught.value.exit_code == 6
     assert lookups.versions(tmp_path / "serving" / "bank") == [1]
     report = (tmp_path / "push" / artifacts.GATE_TXT).read_text()
@@ -55,14 +109,14 @@ def test_refused_model_is_not_pushed_and_the_report_says_why(tmp_path):
     assert storage.read_json(tmp_path / "push" / artifacts.GATE_JSON)["blessed"] is False
 
 
-def test_a_failed_copy_leaves_no_version(tmp_path, monkeypatch):
+def test_a_failed_copy_leaves_no_version(tmp_path, model, monkeypatch):
     def broken_copy(src, dst, **kwargs):
         (dst / "partial").write_text("half")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(shutil, "copytree", broken_copy)
     with pytest.raises(Exception, match="No space left"):
-        fake_run(tmp_path, GOOD)
+        fake_run(tmp_path, model, GOOD)
     assert lookups.versions(tmp_path / "serving" / "bank") == []
     assert [p.name for p in (tmp_path / "serving" / "bank").iterdir()] == [".push.lock"]
 
@@ -114,7 +168,7 @@ def test_renamed_bank_data_with_unicode_categories_trains_pushes_and_scores_by_c
                          "--label", "deposit.y", "--set", f"train.crosses={CROSSES}")
     assert abs(renamed["accuracy"] - original["accuracy"]) <= 0.005, (renamed, original)
     assert abs(renamed["auc"] - original["auc"]) <= 0.005
-    model = tmp_path / "renamed" / "bank" / "1"
+    model = tmp_path / "renamed" / "renamed" / "1"  # its own model, named after renamed.csv
     record = storage.read_json(model / artifacts.MODEL_COLUMNS)
     assert record["inputs"]["emp.var.rate"] == "emp_var_rate" and record["inputs"]["class"] == "class_"
     assert record["inputs"]["état-civil"] == "etat_civil" and record["inputs"]["1loan"] == "c_1loan"
@@ -128,23 +182,22 @@ def test_renamed_bank_data_with_unicode_categories_trains_pushes_and_scores_by_c
 
 @pytest.mark.parametrize("metrics, key", [({"accuracy": 0.9}, "candidate.auc"), ({"accuracy": 0.9, "auc": "high"},
                                                                                  "candidate.auc")])
-def test_metrics_without_a_gate_number_name_the_key_and_push_nothing(tmp_path, metrics, key):
+def test_metrics_without_a_gate_number_name_the_key_and_push_nothing(tmp_path, model, metrics, key):
     with pytest.raises(DataError, match=rf"metrics.json has no number at {key}.*re-run evaluate") as caught:
-        fake_run(tmp_path, metrics)
+        fake_run(tmp_path, model, metrics)
     assert caught.value.exit_code == 3 and not (tmp_path / "serving").exists()
 
 
-def test_a_model_without_its_column_record_is_not_pushed(tmp_path):
-    fake_run(tmp_path, GOOD)
-    (tmp_path / "model" / artifacts.MODEL_COLUMNS).unlink()
+def test_a_model_without_its_column_record_is_not_pushed(tmp_path, model):
+    fake_run(tmp_path, model, GOOD)
+    (model / artifacts.MODEL_COLUMNS).unlink()
     with pytest.raises(DataError, match=r"does not record its input columns .*re-run train"):
-        push.run(PushConfig(), {"model": tmp_path / "model", "metrics": tmp_path / "evaluate"},
-                 {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
+        fake_run(tmp_path, model, GOOD)
     assert lookups.versions(tmp_path / "serving" / "bank") == [1]
 
 
-def test_entries_that_are_not_ascii_version_numbers_are_ignored(tmp_path):
+def test_entries_that_are_not_ascii_version_numbers_are_ignored(tmp_path, model):
     for name in ("²", "٣", "1", "x7", "12"):
-        (tmp_path / "bank" / name).mkdir(parents=True)
-    assert lookups.versions(tmp_path / "bank") == [1, 12]
-    assert fake_run(tmp_path / "run", GOOD, model_name="bank")["pushed_to"].endswith("bank/1")
+        (tmp_path / "serving" / "bank" / name).mkdir(parents=True)
+    assert lookups.versions(tmp_path / "serving" / "bank") == [1, 12]
+    assert fake_run(tmp_path, model, GOOD, model_name="bank")["pushed_to"].endswith("bank/13")

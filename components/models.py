@@ -1,0 +1,97 @@
+"""The models in a serving directory: list them, show one version's lineage, roll back.
+
+    python -m components.models list [--serving-dir serving]            # every model and version
+    python -m components.models show bank [3]                            # a version's lineage (default: newest)
+    python -m components.models rollback bank 2                          # serve version 2 again, as a new version
+
+Rollback re-publishes the earlier version's files as the next version number (atomically, under the
+model's lock, exactly as push does), so the newest version is always the one served and history is kept.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from components import artifacts, cli, integrity, lookups, registry
+from components.errors import UsageError
+
+log = logging.getLogger("pipeline")
+
+
+def build_parser():
+    p = cli.parser("python -m components.models", __doc__.split("\n\n")[0])
+    p.add_argument("--serving-dir", default="serving", help="the serving directory (default: ./serving)")
+    commands = p.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="every model and version, newest first, with test metrics and its run")
+    show = commands.add_parser("show", help="one version's lineage: run, data, config, metrics, gate, baseline")
+    show.add_argument("model")
+    show.add_argument("version", nargs="?", type=int, help="default: the newest")
+    back = commands.add_parser("rollback", help="publish an earlier version again as the newest one")
+    back.add_argument("model")
+    back.add_argument("version", type=int)
+    return p
+
+
+def version_dir(serving_dir: Path, model: str, version: int | None) -> Path:
+    found = lookups.versions(serving_dir / model)
+    if not found:
+        known = ", ".join(registry.models(serving_dir)) or "none"
+        raise UsageError(f"no model {model!r} in {serving_dir} (models there: {known}).")
+    if version is None:
+        return serving_dir / model / str(found[-1])
+    if version not in found:
+        raise UsageError(f"{model} has no version {version} in {serving_dir} (versions: "
+                         f"{', '.join(map(str, found))}).")
+    return serving_dir / model / str(version)
+
+
+def one_line(directory: Path) -> str:
+    lineage = registry.read_lineage(directory)
+    metrics, run = lineage.get("test_metrics") or {}, lineage.get("run") or {}
+    scores = "  ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "auc", "f1") if k in metrics)
+    origin = f"rollback of {lineage['rollback_of']}" if lineage.get("rollback_of") else \
+        f"run {run.get('run_id', '?')}, data {str(run.get('data_sha256') or '?')[:12]}"
+    return f"  {directory.name:>4}  {lineage.get('pushed_at', '(no lineage)'):<25}  {scores:<40}  {origin}"
+
+
+def list_models(serving_dir: Path) -> str:
+    lines = []
+    for model in registry.models(serving_dir):
+        lines.append(f"{model}  (served: version {lookups.versions(serving_dir / model)[-1]})")
+        lines += [one_line(serving_dir / model / str(v)) for v in reversed(lookups.versions(serving_dir / model))]
+    return "\n".join(lines) if lines else f"no models in {serving_dir}"
+
+
+def rollback(serving_dir: Path, model: str, version: int) -> Path:
+    source = version_dir(serving_dir, model, version)
+    integrity.verify(source)  # only bytes the gate once pushed may be served again
+    lineage = dict(registry.read_lineage(source), rollback_of=version)
+    target, new = registry.publish(source, serving_dir, model, lineage, source / artifacts.SEEN_ROWS)
+    if not new:
+        raise UsageError(f"version {version} of {model} has the same files as the newest ({target.name}): it is "
+                         f"served already; nothing to roll back.")
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = cli.parse(build_parser(), argv)
+    serving_dir = Path(args.serving_dir)
+
+    def main_() -> None:
+        if args.command == "list":
+            print(list_models(serving_dir))
+        elif args.command == "show":
+            directory = version_dir(serving_dir, args.model, args.version)
+            print(json.dumps({"version": str(directory), **registry.read_lineage(directory)}, indent=2,
+                             ensure_ascii=False))
+        else:
+            target = rollback(serving_dir, args.model, args.version)
+            print(f"{args.model}: version {args.version} published again as version {target.name} ({target})")
+
+    return cli.run_cli(main_, args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Score a CSV with an exported or pushed model: the batch-scoring side of the pipeline, not a step.
+
+    python -m components.predict --model serving/bank --data clients.csv --output scores.csv
+    python -m components.predict --model serving/bank/3 ...        # a given version
+    python -m components.predict --model runs/<id>/train/model ... # a model straight out of train
+
+Rows are given by their CSV column names (components/scoring.py's Scorer maps them to the signature); the
+label column, if present, is ignored like any other column the model does not take. The output holds
+every input column, `positive_probability` and `predicted_<label>` (yes/no at the model's decision threshold,
+chosen on validation in train and recorded in the model; 0.5 for a model that records none).
+Exit codes: 0 scored; 2 bad flags; 3 model missing or not loadable, a column missing, a cell empty or
+of the wrong type (each message names the column, line and value); 75 the output could not be written.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from components import artifacts, cli, lookups, storage
+from components.errors import DataError
+
+log = logging.getLogger("components.predict")
+PROBABILITY = "positive_probability"
+
+
+def resolve_model(path: str | Path) -> Path:
+    """A SavedModel directory, or a model's serving folder (<serving>/<model>/): its newest version."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    found = lookups.versions(path)
+    if found:
+        return path / str(found[-1])
+    what = "does not exist" if not path.exists() else "holds neither saved_model.pb nor numbered versions"
+    raise DataError(f"--model {path} {what}: pass a SavedModel directory (e.g. runs/<id>/train/model) or a "
+                    f"served model's folder (e.g. serving/bank, whose newest version is used).")
+
+
+def label_of(model_dir: Path) -> str | None:
+    """The label column the model was trained for, from its column record (absent in old exports)."""
+    record = model_dir / artifacts.MODEL_COLUMNS
+    try:
+        return json.loads(record.read_text(encoding="utf-8")).get("label") if record.is_file() else None
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        return None  # the Scorer names a damaged record itself
+
+
+def check_cells(frame: pd.DataFrame, kinds: dict[str, bool], data: Path) -> None:
+    """Every cell the model reads is present, and a number where the model takes numbers. kinds: CSV column
+    -> True when the model takes it as text. Line numbers count the header as line 1."""
+    missing = [column for column in kinds if column not in frame.columns]
+    if missing:
+        raise DataError(f"{data} lacks column(s) {missing} that the model takes (it has {list(frame.columns)}): "
+                        f"add them, spelled as in the training data's header.")
+    for column, text in kinds.items():
+        values = frame[column]
+        empty = values.isna() | (values.astype(str).str.strip() == "")
+        if empty.any():
+            raise DataError(f"column {column!r} of {data} has an empty cell on line {_line(empty)}: the model needs "
+                            f"a value in every row; fill it in or drop the row.")
+        if not text and not pd.api.types.is_numeric_dtype(values):
+            bad = pd.to_numeric(values, errors="coerce").isna()
+            raise DataError(f"column {column!r} of {data} must hold numbers, but line {_line(bad)} holds "
+                            f"{values[bad].iloc[0]!r}: write a plain number (e.g. 1234.5).")
+        if text and pd.api.types.is_numeric_dtype(values):
+            raise DataError(f"column {column!r} of {data} holds numbers but the model was trained on it as text "
+                            f"(categories, e.g. {values.iloc[0]!r}): is this the right model (--model)?")
+
+
+def _line(mask: pd.Series) -> int:
+    return int(np.flatnonzero(mask.to_numpy())[0]) + 2
+
+
+def score_frame(frame: pd.DataFrame, scorer, label: str | None, batch_size: int) -> pd.DataFrame:
+    """The input rows with their probabilities and predicted labels appended."""
+    features = {column: frame[column].to_numpy() for column in scorer.inputs}
+    probabilities = scorer(features, batch_size)
+    out = frame.copy()
+    out[PROBABILITY] = probabilities
+    out[f"predicted_{label or 'label'}"] = np.where(probabilities >= scorer.threshold, "yes", "no")
+    return out
+
+
+def predict(model: str | Path, data: str | Path, output: str | Path, batch_size: int = 1024) -> dict:
+    from components.scoring import Scorer
+
+    model_dir, data = resolve_model(model), Path(data)
+    if not data.is_file():
+        raise DataError(f"--data {data} is not a file: pass the CSV to score.")
+    deployed = (model_dir / artifacts.VERSION_DIGESTS).is_file()  # a pushed version: check its bytes first
+    scorer = Scorer(model_dir, "the model", deployed=deployed)
+    frame = storage.read_csv(data)
+    check_cells(frame, {column: scorer.wanted[name].dtype.name == "string" for column, name in scorer.inputs.items()},
+                data)
+    scored = score_frame(frame, scorer, label_of(model_dir), batch_size)
+    with storage.atomic_file(output) as tmp:
+        scored.to_csv(tmp, index=False)
+    positive = int((scored[PROBABILITY] >= scorer.threshold).sum())
+    log.info("scored %d rows of %s with %s: %d predicted positive; written to %s", len(scored), data, model_dir,
+             positive, output)
+    return {"model_dir": str(model_dir), "rows": len(scored), "predicted_positive": positive, "output": str(output)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = cli.parser("python -m components.predict", __doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="SavedModel directory, or <serving-dir>/<model> for its "
+                                                       "newest version")
+    parser.add_argument("--data", required=True, help="CSV to score (delimiter detected; label column optional)")
+    parser.add_argument("--output", required=True, help="CSV to write: the input columns, positive_probability "
+                                                        "and predicted_<label>")
+    parser.add_argument("--batch-size", type=int, default=1024, help="rows per call of the model (default: 1024)")
+    args = cli.parse(parser, argv)
+    cli.quiet_tensorflow()
+    if args.batch_size < 1:
+        parser.error(f"--batch-size {args.batch_size}: expected an integer >= 1")
+    return cli.run_cli(lambda: predict(args.model, args.data, args.output, args.batch_size), args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

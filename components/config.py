@@ -1,18 +1,16 @@
 """Frozen config dataclasses, one per component, composed into PipelineConfig.
 
 Defaults live here; overrides are applied once at the edge (a CLI or pipeline.py) through `from_dict`
-or `add_flags`/`from_flags`, and every value is checked on construction so that a bad value fails fast
+or `add_flags`/`from_flags` (components/config_overrides.py, importable from here), and every value is checked on construction so that a bad value fails fast
 with a message naming the key and the allowed range.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import difflib
-import typing
 from typing import Any
 
 from components.beam_runner import parse_flags
+from components.config_overrides import add_flags, from_dict, from_flags, to_dict, with_overrides  # noqa: F401
 from components.decision import RULE_HELP, parse_payoffs, parse_rule
 from components.errors import UsageError
 from components.feature_kinds import sentinels_ok
@@ -241,80 +239,3 @@ class PipelineConfig:
                              f"{self.split.label!r} disagree: the run has one label; pass it with --label, which "
                              f"sets both.")
 
-
-def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def from_dict(cls: type, values: dict[str, Any], where: str = "") -> Any:
-    """Build `cls` from a (possibly nested) dict; unknown keys and wrong types raise UsageError."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in values.items():
-        name = f"{where}{key}"
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f" Did you mean {where}{close[0]}?" if close else f" Known keys: {', '.join(fields)}."
-            raise UsageError(f"unknown config key {name!r}.{hint}")
-        kind = hints[key]
-        if dataclasses.is_dataclass(kind):
-            if not isinstance(value, dict):
-                raise UsageError(f"config key {name!r} must be a mapping, got {value!r}.")
-            kwargs[key] = from_dict(kind, value, where=f"{name}.")
-        else:
-            kwargs[key] = _coerce(name, kind, value)
-    return cls(**kwargs)
-
-
-def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:
-    """Apply dotted overrides such as {"train.epochs": 5} to a (nested) config."""
-    nested = to_dict(config)
-    for dotted, value in overrides.items():
-        node = nested
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise UsageError(f"unknown config key {dotted!r}: {part!r} is not a config section.")
-            node = node[part]
-        node[leaf] = value
-    return from_dict(type(config), nested)
-
-
-def _coerce(name: str, kind: type, value: Any) -> Any:
-    """Accept strings from flags or `--set key=value`; reject values of the wrong type."""
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                return lowered in ("true", "1", "yes")
-            if not isinstance(value, bool):
-                raise ValueError(value)
-            return value
-        if kind is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError(value)
-        if kind in (int, float) and isinstance(value, bool):
-            raise ValueError(value)
-        return kind(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"config value {name}={value!r} is not a valid {kind.__name__}.") from None
-
-
-def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One `--some-key` flag per field of `cls`, with its default and help text."""
-    hints = typing.get_type_hints(cls)
-    group = parser.add_argument_group(f"{cls.__name__} (defaults in code)")
-    for field in dataclasses.fields(cls):
-        kind = hints[field.name]
-        flag = "--" + field.name.replace("_", "-")
-        help_text = f"{field.metadata.get('help', '')} (default: {field.default})"
-        meta = "BOOL" if kind is bool else kind.__name__.upper()
-        group.add_argument(flag, dest=field.name, default=None, metavar=meta, help=help_text)
-
-
-def from_flags(cls: type, args: argparse.Namespace) -> Any:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-              if getattr(args, f.name, None) is not None}
-    return from_dict(cls, values)

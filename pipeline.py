@@ -147,6 +147,23 @@ def make_run_id(requested: str | None) -> str:
     return run_id
 
 
+def warnings(manifest: dict) -> list[str]:
+    """What the log warned about and a reader must not miss: repeated at the end, where it does not scroll away."""
+    validated = manifest["steps"].get("validate", {}).get("result") or {}
+    found = []
+    if validated.get("duplicated_rows"):
+        found.append(f"warning: {validated['duplicated_rows']} duplicated rows in the data (kept; they may leak "
+                     f"between the splits)")
+    if validated.get("sampled"):
+        sampled = validated["sampled"]
+        found.append(f"warning: statistics of a sample of {sampled['rows_in_sample']} of "
+                     f"{sampled['rows_in_file']} rows (validate.big_data=beam computes exact ones)")
+    if validated.get("drift"):
+        found.append(f"warning: drift against the previous run in {len(validated['drift'])} column(s): "
+                     f"see validate/drift.txt")
+    return found
+
+
 def summary(manifest: dict, run_dir: Path) -> str:
     lines = [f"run {manifest['run_id']}: {manifest['status']}"]
     for spec in PIPELINE:  # DAG order, whatever order the manifest file keeps
@@ -156,6 +173,7 @@ def summary(manifest: dict, run_dir: Path) -> str:
         if step.get("cached_from"):
             note = f"reused from run {step['cached_from']}"
         lines.append(f"  {spec.name:<9} {step['status']:<10}{seconds}  {note}")
+    lines += warnings(manifest)
     metrics = (manifest["steps"]["evaluate"].get("result") or {}).get("candidate")
     if metrics:
         lines.append("test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in

@@ -68,6 +68,14 @@ def test_an_identical_second_run_reuses_the_steps_and_pushes_nothing(two_runs):
     assert [line.split()[0] for line in text.splitlines()[1:6]] == ["validate", "split", "train", "evaluate", "push"]
 
 
+def test_the_summary_repeats_what_the_log_warned_about(two_runs):
+    root, _ = two_runs
+    first = manifest(root, "first")
+    first["steps"]["validate"]["result"].update(duplicated_rows=599, drift=["age: 0.2"])
+    text = pipeline.summary(first, root / "runs" / "first")
+    assert "warning: 599 duplicated rows in the data" in text and "drift against the previous run in 1" in text
+
+
 def test_anomalous_csv_stops_before_training_and_leaves_serving_untouched(two_runs, tmp_path, bank_frame, capsys):
     root, _ = two_runs
     bad = sample_bank(bank_frame, 1000)

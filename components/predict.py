@@ -13,7 +13,6 @@ of the wrong type (each message names the column, line and value); 75 the output
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -33,21 +32,12 @@ def resolve_model(path: str | Path) -> Path:
     path = Path(path)
     if (path / "saved_model.pb").is_file():
         return path
-    found = lookups.versions(path)
-    if found:
-        return path / str(found[-1])
+    newest = lookups.latest_version(path.parent, path.name)
+    if newest is not None:
+        return newest
     what = "does not exist" if not path.exists() else "holds neither saved_model.pb nor numbered versions"
     raise DataError(f"--model {path} {what}: pass a SavedModel directory (e.g. runs/<id>/train/model) or a "
                     f"served model's folder (e.g. serving/bank, whose newest version is used).")
-
-
-def label_of(model_dir: Path) -> str | None:
-    """The label column the model was trained for, from its column record (absent in old exports)."""
-    record = model_dir / artifacts.MODEL_COLUMNS
-    try:
-        return json.loads(record.read_text(encoding="utf-8")).get("label") if record.is_file() else None
-    except (UnicodeDecodeError, ValueError, AttributeError):
-        return None  # the Scorer names a damaged record itself
 
 
 def check_cells(frame: pd.DataFrame, kinds: dict[str, bool], data: Path) -> None:
@@ -95,9 +85,8 @@ def predict(model: str | Path, data: str | Path, output: str | Path, batch_size:
     deployed = (model_dir / artifacts.VERSION_DIGESTS).is_file()  # a pushed version: check its bytes first
     scorer = Scorer(model_dir, "the model", deployed=deployed)
     frame = storage.read_csv(data)
-    check_cells(frame, {column: scorer.wanted[name].dtype.name == "string" for column, name in scorer.inputs.items()},
-                data)
-    scored = score_frame(frame, scorer, label_of(model_dir), batch_size)
+    check_cells(frame, scorer.takes_text(), data)
+    scored = score_frame(frame, scorer, scorer.record.get("label"), batch_size)
     with storage.atomic_file(output) as tmp:
         scored.to_csv(tmp, index=False)
     positive = int((scored[PROBABILITY] >= scorer.threshold).sum())

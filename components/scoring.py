@@ -25,9 +25,14 @@ class Scorer:
             integrity.verify(self.model_dir)
         self.signature = _load_signature(self.model_dir, what)
         self.wanted = self.signature.structured_input_signature[1]
-        self.inputs = model_inputs(self.model_dir, self.wanted)
-        self.decision = model_decision(self.model_dir)
+        self.record = column_record(self.model_dir)  # {} for a model exported before the record existed
+        self.inputs = model_inputs(self.model_dir, self.wanted, self.record)
+        self.decision = model_decision(self.record)
         self.threshold = float(self.decision["threshold"])  # what the model's `label` output applies
+
+    def takes_text(self) -> dict[str, bool]:
+        """CSV column -> True where the model takes it as text (a string input), False for numbers."""
+        return {column: self.wanted[name].dtype.name == "string" for column, name in self.inputs.items()}
 
     def check(self, features: dict[str, np.ndarray]) -> None:
         """Every column the model takes is given, with the kind (text or number) it was trained on."""
@@ -35,9 +40,9 @@ class Scorer:
         if missing:
             raise DataError(f"{self.what} at {self.model_dir} expects columns {missing} that the data lacks: it was "
                             f"trained on other columns; use another --serving-dir or model name.")
-        for column, name in self.inputs.items():
+        for column, wants_text in self.takes_text().items():
             text = np.asarray(features[column]).dtype.kind in "USO"
-            if text != (self.wanted[name].dtype.name == "string"):
+            if text != wants_text:
                 raise DataError(
                     f"column {column!r} is {'text' if text else 'numeric'} in the data but {self.what} at "
                     f"{self.model_dir} was trained on it as {'numbers' if text else 'text'}: the column's type "
@@ -57,32 +62,41 @@ class Scorer:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def model_inputs(model_dir: Path, wanted: dict | None = None) -> dict[str, str]:
-    """CSV column -> signature input name, as the model recorded it. A model exported before the record
-    existed took its inputs by their CSV names."""
+def column_record(model_dir: Path) -> dict:
+    """The model's columns.json (CSV column -> input, label, decision), read once; {} when it has none."""
     path = Path(model_dir) / artifacts.MODEL_COLUMNS
     if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or not isinstance(record["inputs"], dict):
+            raise TypeError("not a mapping of inputs")
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path} is not a valid column record ({exc!r}): re-run train to export the model "
+                        f"again.") from None
+    return record
+
+
+def model_inputs(model_dir: Path, wanted: dict | None = None, record: dict | None = None) -> dict[str, str]:
+    """CSV column -> signature input name, as the model recorded it. A model exported before the record
+    existed took its inputs by their CSV names."""
+    record = column_record(model_dir) if record is None else record
+    if not record:
         if wanted is None:
             raise DataError(f"the model at {model_dir} does not record its input columns ({artifacts.MODEL_COLUMNS} "
                             f"is missing): re-run train to export it again.")
         return {name: name for name in wanted}
-    try:
-        inputs = json.loads(path.read_text(encoding="utf-8"))["inputs"]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path} is not a valid column record ({exc!r}): re-run train to export the model "
-                        f"again.") from None
+    inputs = record["inputs"]
     if wanted is not None and sorted(inputs.values()) != sorted(wanted):
-        raise DataError(f"{path} names inputs {sorted(inputs.values())} but the model's signature takes "
-                        f"{sorted(wanted)}: the model directory was altered; re-run train.")
+        raise DataError(f"{Path(model_dir) / artifacts.MODEL_COLUMNS} names inputs {sorted(inputs.values())} but the "
+                        f"model's signature takes {sorted(wanted)}: the model directory was altered; re-run train.")
     return inputs
 
 
-def model_decision(model_dir: Path) -> dict:
-    """The model's decision threshold, rule and temperature as it recorded them; a model exported before
-    thresholds were chosen on validation decides at 0.5."""
-    path = Path(model_dir) / artifacts.MODEL_COLUMNS
-    record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    decision = record.get("decision") if isinstance(record, dict) else None
+def model_decision(record: dict) -> dict:
+    """The model's decision threshold, rule and temperature as its column record holds them; a model exported
+    before thresholds were chosen on validation decides at 0.5."""
+    decision = record.get("decision")
     if not isinstance(decision, dict) or not 0 <= float(decision.get("threshold", -1)) <= 1:
         return {"threshold": 0.5, "rule": "fixed", "temperature": 1.0}
     return decision

@@ -3,39 +3,42 @@
     python pipeline.py --runner=local                      # the embedded bank data, in this process
     python pipeline.py --data other.csv --label y          # any CSV of this kind
 
-Flags become one PipelineConfig (defaults in components/config.py); the DAG is components/dag.py; the
+Flags become one PipelineConfig (defaults in components/config/sections.py); the DAG is components/orchestration/dag.py; the
 runner only decides where each step runs. Exit codes: see --help or the README.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import logging
 import re
 import sys
 from pathlib import Path
 from typing import Sequence
 
-import importlib
-
-from components import artifacts, cli, config as config_lib
-from components.errors import DataError, UsageError
-from components.dag import PIPELINE
-from components.runners import common
-from components.spec import DATA, SCHEMA, SERVING_DIR
+from components.config import sections, train
+from components.config.overrides import with_overrides
+from components.core import console, filenames
+from components.core.errors import DataError, UsageError
+from components.core.interface import DATA, SCHEMA, SERVING_DIR
+from components.evaluation.metrics import TEST_METRICS
+from components.orchestration.dag import PIPELINE
+from components.orchestration.run import run_steps
+from components.orchestration.state import Run
 
 HERE = Path(__file__).resolve().parent
 EMBEDDED_DATA = HERE / "data" / "bank.csv"
 EMBEDDED_SCHEMA = HERE / "data" / "schema.pbtxt"
 # Each runner module offers add_flags(parser) for its own flags, options_from(args) -> its frozen options,
 # and executor(options, run) -> Executor (see runners/common.py).
-RUNNERS = {"local": "components.runners.local", "kubernetes": "components.runners.kubernetes"}
+RUNNERS = {"local": "components.runners.local", "kubernetes": "components.runners.kubernetes.runner"}
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 log = logging.getLogger("pipeline")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("python pipeline.py", __doc__.split("\n\n")[0] + " Components: validate (TFDV), split, "
+    p = console.parser("python pipeline.py", __doc__.split("\n\n")[0] + " Components: validate (TFDV), split, "
                    "train (Keras, tf.distribute), evaluate, push (gate).")
     p.add_argument("--runner", choices=sorted(RUNNERS), default="local",
                    help="local: this machine (in-process, worker processes or containers); kubernetes: "
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="label column; positive values yes/1/true, any case (default: deposit)")
     p.add_argument("--schema", help="TFDV schema .pbtxt (default: the committed one for the embedded data; "
                                     "for other data, a schema inferred from it and saved with the run)")
-    p.add_argument("--format", choices=config_lib.SPLIT_FORMATS, help="split file format (default: npz)")
+    p.add_argument("--format", choices=sections.SPLIT_FORMATS, help="split file format (default: npz)")
     p.add_argument("--pipeline-root", default="runs", help="runs are kept in <pipeline-root>/<run-id>/ "
                                                            "(default: ./runs)")
     p.add_argument("--serving-dir", default="serving", help="blessed models go to <serving-dir>/<model>/<version>/ "
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="maximum epochs (default: 100; early stopping ends sooner)")
     p.add_argument("--batch-size", type=int, help="batch size per replica (default: 100)")
     p.add_argument("--seed", type=int, help="seed of the split and of training (default: 42)")
-    p.add_argument("--strategy", choices=config_lib.STRATEGIES, help="tf.distribute strategy (default: auto, "
+    p.add_argument("--strategy", choices=train.STRATEGIES, help="tf.distribute strategy (default: auto, "
                    "chosen from the devices and TF_CONFIG the trainer sees)")
     p.add_argument("--no-cache", action="store_true",
                    help="recompute every step, even one whose config, code and input content match a step of another "
@@ -76,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
+def resolve_config(args: argparse.Namespace) -> sections.PipelineConfig:
     """Flags and --set overrides applied once, on top of the defaults in code."""
     overrides: dict[str, object] = {}
     for flag, keys in (("label", ("validate.label", "split.label")), ("format", ("split.format",)),
@@ -93,10 +96,10 @@ def resolve_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
         overrides[key.strip()] = value.strip()
     if "push.model_name" not in overrides and args.data:  # other data never joins the bank model's lineage
         overrides["push.model_name"] = model_name_for(Path(args.data))
-    config = config_lib.with_overrides(config_lib.PipelineConfig(), overrides)
+    config = with_overrides(sections.PipelineConfig(), overrides)
     workers = args.workers
     if workers > config.split.shards:  # multi-worker training shards TFRecords by file: one per worker at least
-        config = config_lib.with_overrides(config, {"split.shards": workers})
+        config = with_overrides(config, {"split.shards": workers})
     return config
 
 
@@ -104,12 +107,12 @@ def model_name_for(data: Path) -> str:
     """The model a CSV's runs push to unless push.model_name is set: its file name, in letters, digits, '-' and
     '_' (the embedded data's is `bank`), so runs on different data sets never share versions silently."""
     if data.name == EMBEDDED_DATA.name and data.parent.resolve() == EMBEDDED_DATA.parent:
-        return config_lib.PushConfig().model_name
+        return sections.PushConfig().model_name
     return re.sub(r"[^A-Za-z0-9_-]+", "-", data.stem).strip("-_").lower()[:60] or "model"
 
 
 def resolve_params(args: argparse.Namespace) -> dict:
-    """The run parameters that specs' `Param`s name; lookups (components/lookups.py) are found per step."""
+    """The run parameters that specs' `Param`s name; lookups (components/registry/lookups.py) are found per step."""
     data = resolve_path(args.data, "--data", DataError) if args.data else EMBEDDED_DATA
     if args.schema:
         schema = resolve_path(args.schema, "--schema", DataError)
@@ -177,7 +180,7 @@ def summary(manifest: dict, run_dir: Path) -> str:
     metrics = (manifest["steps"]["evaluate"].get("result") or {}).get("candidate")
     if metrics:
         lines.append("test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in
-                                                   ("accuracy", "auc", "precision", "recall", "f1", "loss")))
+                                                   TEST_METRICS))
     gate = manifest["steps"]["push"]
     result = gate.get("result") or {}
     if result.get("dry_run"):
@@ -188,16 +191,16 @@ def summary(manifest: dict, run_dir: Path) -> str:
     elif gate["status"] in ("succeeded", "cached"):
         lines.append(f"gate: BLESSED, pushed to {result['pushed_to']}")
     elif gate["status"] == "failed":
-        lines.append(f"gate: REFUSED, nothing pushed (see {run_dir / 'push' / artifacts.GATE_TXT})")
-    lines.append(f"manifest: {run_dir / artifacts.MANIFEST}")
+        lines.append(f"gate: REFUSED, nothing pushed (see {run_dir / 'push' / filenames.GATE_TXT})")
+    lines.append(f"manifest: {run_dir / filenames.MANIFEST}")
     lines.append(f"inspect:  {Path(sys.executable).with_name('tensorboard')} --logdir {run_dir.parent}")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = cli.parse(build_parser(), argv)
-    cli.quiet_tensorflow()
-    state: dict = {}
+    args = console.parse(build_parser(), argv)
+    console.quiet_tensorflow()
+    started: dict = {}
 
     def main_() -> None:
         config = resolve_config(args)
@@ -205,12 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_dir = directory_flag(args.pipeline_root, "--pipeline-root") / run_id
         runner = importlib.import_module(RUNNERS[args.runner])
         options = runner.options_from(args)
-        run = common.Run(run_id, run_dir, config, resolve_params(args))
-        state["run"] = run
-        common.run_steps(run, runner.executor(options, run), args.runner, use_cache=not args.no_cache)
+        run = Run(run_id, run_dir, config, resolve_params(args))
+        started["run"] = run
+        run_steps(run, runner.executor(options, run), args.runner, use_cache=not args.no_cache)
 
-    code = cli.run_cli(main_, args.debug)
-    run = state.get("run")
+    code = console.run_cli(main_, args.debug)
+    run = started.get("run")
     if run is not None and run.manifest:
         print(summary(run.manifest, run.run_dir), flush=True)
     return code

@@ -18,9 +18,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np
 import pandas as pd
 
-from components import artifacts, storage
-from components.config import SplitConfig
-from components.features import FeatureSpec, encode_labels, feature_columns
+from components import storage
+from components.config.sections import SplitConfig
+from components.core import filenames
+from components.data.features import FeatureSet, encode_labels, feature_columns
 from components.steps.split import stratified_indices, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,12 +29,12 @@ RESULTS = ROOT / "bench" / "results"
 BANK_CSV = ROOT / "data" / "bank.csv"
 
 
-def infer_spec(frame: pd.DataFrame, label: str) -> FeatureSpec:
+def infer_spec(frame: pd.DataFrame, label: str) -> FeatureSet:
     """Numeric pandas dtypes are numeric features, everything else categorical (what the inferred schema
     of validate decides for a CSV like this one)."""
     numeric = tuple(c for c in frame.columns if c != label and pd.api.types.is_numeric_dtype(frame[c]))
     categorical = tuple(c for c in frame.columns if c != label and c not in numeric)
-    return FeatureSpec(label, numeric, categorical)
+    return FeatureSet(label, numeric, categorical)
 
 
 class Dataset:
@@ -53,10 +54,10 @@ class Dataset:
         indices = self.indices(seed)
         columns = {**self.columns, self.spec.label: self.labels}
         for name, index in indices.items():
-            storage.save_npz(artifacts.split_path(out, name) / artifacts.NPZ_NAME,
+            storage.save_npz(filenames.split_path(out, name) / filenames.NPZ_NAME,
                         {c: v[index] for c, v in columns.items()})
-        storage.write_json(out / artifacts.FEATURES, self.spec.to_dict())
-        storage.write_json(out / artifacts.SPLIT_SUMMARY, {"format": "npz", "seed": seed, "shards": None,
+        storage.write_json(out / filenames.FEATURES, self.spec.to_dict())
+        storage.write_json(out / filenames.SPLIT_SUMMARY, {"format": "npz", "seed": seed, "shards": None,
                                                       "splits": summarise(self.labels, indices)})
         return out
 

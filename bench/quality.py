@@ -26,9 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pandas as pd
 
-from bench import _common as common, reference
+from bench import _common as common
+from bench import reference
 from bench._common import RESULTS, Dataset, machine, mean_std, quiet_tensorflow, write_json
-from components.metrics import binary_metrics, reliability
+from components.config.overrides import from_dict
+from components.config.train import TrainConfig
+from components.evaluation.metrics import binary_metrics, reliability
 
 MODELS = ("pipeline", "reference", "logreg", "lightgbm", "lightgbm-date")
 TARGET_ACCURACY = 0.86  # issue #7: mean test accuracy on the bank data
@@ -43,13 +46,13 @@ def score_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) 
     positive probabilities and the served decisions (`label`, at the threshold chosen on validation)."""
     import tensorflow as tf
 
-    from components import config as config_lib, training
+    from components.training import loop
 
     split_dir = scratch / f"split-{seed}"
     if not split_dir.exists():
         dataset.write_split(seed, split_dir)
-    config = config_lib.from_dict(config_lib.TrainConfig, {"seed": seed, "histogram_freq": 0, **overrides})
-    _, signature, _ = training.train_and_evaluate(config, split_dir, Path(tempfile.mkdtemp(dir=scratch)),
+    config = from_dict(TrainConfig, {"seed": seed, "histogram_freq": 0, **overrides})
+    _, signature, _ = loop.fit_model(config, split_dir, Path(tempfile.mkdtemp(dir=scratch)),
                                                tf.distribute.get_strategy())
     test = dataset.indices(seed)["test"]
     features = {name: tf.constant(dataset.columns[name][test]) for name in dataset.spec.columns}
@@ -63,7 +66,7 @@ def score_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) 
 
 def rule_outcomes(valid_labels, valid_scores, test_labels, test_scores) -> dict:
     """Each decision rule's threshold, chosen on the validation rows, applied to the test rows."""
-    from components.decision import choose_threshold
+    from components.model.decision import choose_threshold
 
     out = {}
     for rule in RULES:

@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=42, help="split and training seed (default: 42)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    from components.metrics import binary_metrics
+    from components.evaluation.metrics import binary_metrics
 
     dataset = Dataset(args.data, args.label)
     data = prepare(dataset, dataset.indices(args.seed))

@@ -26,10 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import _common as common, reference
+from bench import _common as common
+from bench import reference
 from bench._common import RESULTS, ROOT, Dataset, machine, mean_std, quiet_tensorflow, write_json
 from bench.quality import parse_set
-from components.metrics import binary_metrics
+from components.config.overrides import from_dict
+from components.config.train import TrainConfig
+from components.evaluation.metrics import binary_metrics
 
 DAG = ("validate", "split", "train", "evaluate", "push")
 
@@ -110,18 +113,18 @@ def time_reference(dataset: Dataset, seed: int) -> dict:
 
 
 def time_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) -> dict:
-    """train_and_evaluate exactly as the train component runs it: TensorBoard (histograms, graph),
+    """fit_model exactly as the train component runs it: TensorBoard (histograms, graph),
     BackupAndRestore, history.json; the split files already written."""
     import tensorflow as tf
 
-    from components import config as config_lib, training
+    from components.training import loop
 
     split_dir = dataset.write_split(seed, scratch / f"split-{seed}")
     work = Path(tempfile.mkdtemp(dir=scratch))
-    config = config_lib.from_dict(config_lib.TrainConfig, {"seed": seed, **overrides})
+    config = from_dict(TrainConfig, {"seed": seed, **overrides})
     started = time.perf_counter()
     timer = epoch_timer(batch_marks=True)
-    _, signature, _ = training.train_and_evaluate(config, split_dir, work, tf.distribute.get_strategy(),
+    _, signature, _ = loop.fit_model(config, split_dir, work, tf.distribute.get_strategy(),
                                                extra_callbacks=[timer])
     total = time.perf_counter() - started
     test = dataset.indices(seed)["test"]

@@ -14,14 +14,15 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from components import artifacts, cli, integrity, lookups, registry
-from components.errors import UsageError
+from components.core import console, filenames
+from components.core.errors import UsageError
+from components.registry import integrity, lookups, versions
 
 log = logging.getLogger("pipeline")
 
 
 def build_parser():
-    p = cli.parser("python -m components.models", __doc__.split("\n\n")[0])
+    p = console.parser("python -m components.models", __doc__.split("\n\n")[0])
     p.add_argument("--serving-dir", default="serving", help="the serving directory (default: ./serving)")
     commands = p.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="every model and version, newest first, with test metrics and its run")
@@ -37,7 +38,7 @@ def build_parser():
 def version_dir(serving_dir: Path, model: str, version: int | None) -> Path:
     found = lookups.versions(serving_dir / model)
     if not found:
-        known = ", ".join(registry.models(serving_dir)) or "none"
+        known = ", ".join(versions.models(serving_dir)) or "none"
         raise UsageError(f"no model {model!r} in {serving_dir} (models there: {known}).")
     if version is None:
         return serving_dir / model / str(found[-1])
@@ -48,7 +49,7 @@ def version_dir(serving_dir: Path, model: str, version: int | None) -> Path:
 
 
 def one_line(directory: Path) -> str:
-    lineage = registry.read_lineage(directory)
+    lineage = versions.read_lineage(directory)
     metrics, run = lineage.get("test_metrics") or {}, lineage.get("run") or {}
     scores = "  ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "auc", "f1") if k in metrics)
     origin = f"rollback of {lineage['rollback_of']}" if lineage.get("rollback_of") else \
@@ -58,7 +59,7 @@ def one_line(directory: Path) -> str:
 
 def list_models(serving_dir: Path) -> str:
     lines = []
-    for model in registry.models(serving_dir):
+    for model in versions.models(serving_dir):
         lines.append(f"{model}  (served: version {lookups.versions(serving_dir / model)[-1]})")
         lines += [one_line(serving_dir / model / str(v)) for v in reversed(lookups.versions(serving_dir / model))]
     return "\n".join(lines) if lines else f"no models in {serving_dir}"
@@ -67,8 +68,8 @@ def list_models(serving_dir: Path) -> str:
 def rollback(serving_dir: Path, model: str, version: int) -> Path:
     source = version_dir(serving_dir, model, version)
     integrity.verify(source)  # only bytes the gate once pushed may be served again
-    lineage = dict(registry.read_lineage(source), rollback_of=version)
-    target, new = registry.publish(source, serving_dir, model, lineage, source / artifacts.SEEN_ROWS)
+    lineage = dict(versions.read_lineage(source), rollback_of=version)
+    target, new = versions.publish(source, serving_dir, model, lineage, source / filenames.SEEN_ROWS)
     if not new:
         raise UsageError(f"version {version} of {model} has the same files as the newest ({target.name}): it is "
                          f"served already; nothing to roll back.")
@@ -76,7 +77,7 @@ def rollback(serving_dir: Path, model: str, version: int) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = cli.parse(build_parser(), argv)
+    args = console.parse(build_parser(), argv)
     serving_dir = Path(args.serving_dir)
 
     def main_() -> None:
@@ -84,13 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(list_models(serving_dir))
         elif args.command == "show":
             directory = version_dir(serving_dir, args.model, args.version)
-            print(json.dumps({"version": str(directory), **registry.read_lineage(directory)}, indent=2,
+            print(json.dumps({"version": str(directory), **versions.read_lineage(directory)}, indent=2,
                              ensure_ascii=False))
         else:
             target = rollback(serving_dir, args.model, args.version)
             print(f"{args.model}: version {args.version} published again as version {target.name} ({target})")
 
-    return cli.run_cli(main_, args.debug)
+    return console.run_cli(main_, args.debug)
 
 
 if __name__ == "__main__":

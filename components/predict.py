@@ -4,7 +4,7 @@
     python -m components.predict --model serving/bank/3 ...        # a given version
     python -m components.predict --model runs/<id>/train/model ... # a model straight out of train
 
-Rows are given by their CSV column names (components/scoring.py's Scorer maps them to the signature); the
+Rows are given by their CSV column names (components/evaluation/scoring.py's Scorer maps them to the signature); the
 label column, if present, is ignored like any other column the model does not take. The output holds
 every input column, `positive_probability` and `predicted_<label>` (yes/no at the model's decision threshold,
 chosen on validation in train and recorded in the model; 0.5 for a model that records none).
@@ -20,8 +20,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from components import artifacts, cli, lookups, storage
-from components.errors import DataError
+from components import storage
+from components.core import console, filenames
+from components.core.errors import DataError
+from components.registry import lookups
 
 log = logging.getLogger("components.predict")
 PROBABILITY = "positive_probability"
@@ -77,12 +79,12 @@ def score_frame(frame: pd.DataFrame, scorer, label: str | None, batch_size: int)
 
 
 def predict(model: str | Path, data: str | Path, output: str | Path, batch_size: int = 1024) -> dict:
-    from components.scoring import Scorer
+    from components.evaluation.scoring import Scorer
 
     model_dir, data = resolve_model(model), Path(data)
     if not data.is_file():
         raise DataError(f"--data {data} is not a file: pass the CSV to score.")
-    deployed = (model_dir / artifacts.VERSION_DIGESTS).is_file()  # a pushed version: check its bytes first
+    deployed = (model_dir / filenames.VERSION_DIGESTS).is_file()  # a pushed version: check its bytes first
     scorer = Scorer(model_dir, "the model", deployed=deployed)
     frame = storage.read_csv(data)
     check_cells(frame, scorer.takes_text(), data)
@@ -96,18 +98,18 @@ def predict(model: str | Path, data: str | Path, output: str | Path, batch_size:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.parser("python -m components.predict", __doc__.split("\n\n")[0])
+    parser = console.parser("python -m components.predict", __doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="SavedModel directory, or <serving-dir>/<model> for its "
                                                        "newest version")
     parser.add_argument("--data", required=True, help="CSV to score (delimiter detected; label column optional)")
     parser.add_argument("--output", required=True, help="CSV to write: the input columns, positive_probability "
                                                         "and predicted_<label>")
     parser.add_argument("--batch-size", type=int, default=1024, help="rows per call of the model (default: 1024)")
-    args = cli.parse(parser, argv)
-    cli.quiet_tensorflow()
+    args = console.parse(parser, argv)
+    console.quiet_tensorflow()
     if args.batch_size < 1:
         parser.error(f"--batch-size {args.batch_size}: expected an integer >= 1")
-    return cli.run_cli(lambda: predict(args.model, args.data, args.output, args.batch_size), args.debug)
+    return console.run_cli(lambda: predict(args.model, args.data, args.output, args.batch_size), args.debug)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: components/ is beside docker/
-from components import release  # noqa: E402
+from components.core import release  # noqa: E402
 
 LOCAL_BASE = "bankpipe-base:bookworm-py3.11"
 # A fixed port: the URL is a build argument, and a different value would invalidate the cached layers.

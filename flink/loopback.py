@@ -1,4 +1,4 @@
-"""Keep Beam's LOOPBACK worker pool on loopback: the function lives in components/beam_runner.py (the
+"""Keep Beam's LOOPBACK worker pool on loopback: the function lives in components/beam/jobs.py (the
 pipeline's Beam jobs call it); this module keeps the name flink/smoke.py and flink/README.md use.
 
 With --environment_type=LOOPBACK the Python client serves the SDK workers that Flink's TaskManager
@@ -10,4 +10,3 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from components.beam_runner import bind_worker_pool_to_loopback  # noqa: E402,F401

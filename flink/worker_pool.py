@@ -21,7 +21,7 @@ os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
 
 from apache_beam.runners.worker import worker_pool_main  # noqa: E402
 
-from components.beam_runner import bind_worker_pool_to_loopback  # noqa: E402
+from components.beam.jobs import bind_worker_pool_to_loopback  # noqa: E402
 
 if __name__ == "__main__":
     bind_worker_pool_to_loopback()

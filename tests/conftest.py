@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-# Set before TensorFlow is imported by any test: quiet C++ logs; tf_keras as Keras (see components/cli.py).
+# Set before TensorFlow is imported by any test: quiet C++ logs; tf_keras as Keras (see components/core/console.py).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -40,15 +40,16 @@ def small_bank_csv(tmp_path, bank_frame) -> Path:
 @pytest.fixture(scope="session")
 def trained_small(tmp_path_factory, bank_frame):
     """(root, split_dir, train result): 4 epochs on a 2,000-row stratified sample, split as .npz."""
+    from components.config.sections import SplitConfig
+    from components.config.train import TrainConfig
     from components.steps import split, train
-    from components.config import SplitConfig, TrainConfig
 
     root = tmp_path_factory.mktemp("trained")
     csv = root / "bank.csv"
     sample_bank(bank_frame, 2000).to_csv(csv, index=False)
     split_dir = root / "split"
     split.run(SplitConfig(), {"data": csv, "schema": BANK_SCHEMA}, {"output": split_dir})
-    result = train.run(TrainConfig(epochs=4, patience=10), {"split": split_dir}, {"output": root / "train"})
+    result = train.run(TrainConfig.of(epochs=4, patience=10), {"split": split_dir}, {"output": root / "train"})
     return root, split_dir, result
 
 

@@ -4,9 +4,10 @@ import re
 import numpy as np
 import pytest
 
-from components import artifacts, storage
+from components import storage
+from components.config.sections import SplitConfig, ValidateConfig
+from components.core import filenames
 from components.steps import split, train, validate
-from components.config import SplitConfig, ValidateConfig
 from tests.conftest import BANK_CSV, BANK_SCHEMA, run_pipeline, sample_bank
 
 DOWNSTREAM = ("split", "train", "evaluate", "push")
@@ -84,7 +85,7 @@ def test_labels_in_other_spellings_are_accepted(tmp_path, bank_frame):
     result = validate.run(ValidateConfig(), {"data": path, "schema": BANK_SCHEMA}, {"output": tmp_path / "v"})
     assert result["anomalies"] == 0
     split.run(SplitConfig(), {"data": path, "schema": BANK_SCHEMA}, {"output": tmp_path / "s"})
-    summary = storage.read_json(tmp_path / "s" / artifacts.SPLIT_SUMMARY)["splits"]
+    summary = storage.read_json(tmp_path / "s" / filenames.SPLIT_SUMMARY)["splits"]
     assert sum(s["positive"] for s in summary.values()) == 200
 
 
@@ -158,7 +159,7 @@ def test_damaged_split_files_exit_3(tmp_path, capsys, good_split, fmt, damage, m
     err = capsys.readouterr().err
     assert code == 3 and "Traceback" not in err, err[-3000:]
     assert re.search(message, err) and str(split_dir) in err
-    assert not (tmp_path / "train" / artifacts.MODEL).exists()
+    assert not (tmp_path / "train" / filenames.MODEL).exists()
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -208,7 +209,7 @@ def test_extreme_magnitudes_are_normalized_in_float64(tmp_path, bank_frame):
     code = run_pipeline("--data", str(path), "--pipeline-root", str(tmp_path / "runs"), "--serving-dir",
                         str(tmp_path / "serving"), "--run-id", "big", "--epochs", "3")
     assert code == 0
-    metrics = storage.read_json(tmp_path / "runs" / "big" / "evaluate" / artifacts.METRICS)["candidate"]
+    metrics = storage.read_json(tmp_path / "runs" / "big" / "evaluate" / filenames.METRICS)["candidate"]
     assert metrics["auc"] > 0.8
 
 

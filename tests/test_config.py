@@ -1,26 +1,27 @@
 import pytest
 
-from components import config as config_lib
-from components.config import PipelineConfig, SplitConfig, TrainConfig
-from components.errors import UsageError
+from components.config.overrides import from_dict, to_dict, with_overrides
+from components.config.sections import PipelineConfig, SplitConfig
+from components.config.train import TrainConfig
+from components.core.errors import UsageError
 
 
 def test_defaults_follow_the_reference_recipe():
     train = TrainConfig()
-    assert (train.hidden_units, train.batch_size, train.epochs, train.patience) == (30, 100, 100, 2)
+    assert (train.mlp.hidden_units, train.fit.batch_size, train.fit.epochs, train.fit.patience) == (30, 100, 100, 2)
     split = SplitConfig()
     assert (split.train_fraction, split.validation_fraction, split.test_fraction) == (0.8, 0.1, 0.1)
 
 
 def test_dotted_overrides_are_coerced_from_strings():
-    config = config_lib.with_overrides(PipelineConfig(), {"train.epochs": "5", "split.format": "tfrecord",
+    config = with_overrides(PipelineConfig(), {"train.epochs": "5", "split.format": "tfrecord",
                                                           "validate.fail_on_drift": "true"})
-    assert config.train.epochs == 5 and config.split.format == "tfrecord" and config.validate.fail_on_drift
+    assert config.train.fit.epochs == 5 and config.split.format == "tfrecord" and config.validate.fail_on_drift
 
 
 def test_unknown_key_names_the_key_and_suggests_the_closest():
     with pytest.raises(UsageError, match=r"train.epoch'.*Did you mean train.epochs"):
-        config_lib.with_overrides(PipelineConfig(), {"train.epoch": 3})
+        with_overrides(PipelineConfig(), {"train.epoch": 3})
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -33,10 +34,10 @@ def test_unknown_key_names_the_key_and_suggests_the_closest():
 ])
 def test_out_of_range_values_are_usage_errors(overrides, message):
     with pytest.raises(UsageError, match=message) as caught:
-        config_lib.with_overrides(PipelineConfig(), overrides)
+        with_overrides(PipelineConfig(), overrides)
     assert caught.value.exit_code == 2
 
 
 def test_round_trip_through_dict():
-    config = config_lib.with_overrides(PipelineConfig(), {"train.hidden_layers": 3})
-    assert config_lib.from_dict(PipelineConfig, config_lib.to_dict(config)) == config
+    config = with_overrides(PipelineConfig(), {"train.hidden_layers": 3})
+    assert from_dict(PipelineConfig, to_dict(config)) == config

@@ -12,8 +12,9 @@ import sys
 import pytest
 
 import components
-from components import dag, spec as spec_lib
-from components.spec import ComponentSpec, Input, Lookup, Param, StepOutput
+from components.core import interface as spec_lib
+from components.core.interface import ComponentSpec, Input, Lookup, Param, StepOutput
+from components.orchestration import dag
 from tests.conftest import ROOT
 
 STEP_NAMES = [spec.name for spec in dag.PIPELINE]

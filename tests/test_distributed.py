@@ -7,11 +7,14 @@ import time
 
 import pytest
 
-from components import artifacts, storage, strategy
-from components.steps import evaluate, split, train
-from components.config import EvaluateConfig, SplitConfig, TrainConfig
-from components.errors import UsageError
+from components import storage
+from components.config.sections import EvaluateConfig, SplitConfig
+from components.config.train import TrainConfig
+from components.core import filenames
+from components.core.errors import UsageError
 from components.runners.workers import run_workers
+from components.steps import evaluate, split, train
+from components.training import strategy
 from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT
 
 
@@ -56,15 +59,15 @@ def accuracy_of(model_dir, split_dir):
 def test_two_workers_match_one_worker_at_the_same_global_batch(bank_splits, tmp_path):
     split_dir = bank_splits / "tfrecord"
     common = dict(histogram_freq=0, seed=42)
-    result = run_workers("components.steps.train", TrainConfig(batch_size=50, **common), {"split": split_dir},
+    result = run_workers("components.steps.train", TrainConfig.of(batch_size=50, **common), {"split": split_dir},
                          {"output": tmp_path / "two" / "train"}, workers=2).unwrap()
     assert result["strategy"] == "multi_worker" and result["replicas"] == 2 and result["chief"]
     models = [p for p in tmp_path.rglob("saved_model.pb")]
-    assert models == [tmp_path / "two" / "train" / artifacts.MODEL / "saved_model.pb"]  # the chief's only
+    assert models == [tmp_path / "two" / "train" / filenames.MODEL / "saved_model.pb"]  # the chief's only
     assert not list(tmp_path.glob("**/workertemp*"))
-    train.run(TrainConfig(batch_size=100, **common), {"split": split_dir}, {"output": tmp_path / "one" / "train"})
-    two = accuracy_of(tmp_path / "two" / "train" / artifacts.MODEL, split_dir)
-    one = accuracy_of(tmp_path / "one" / "train" / artifacts.MODEL, split_dir)
+    train.run(TrainConfig.of(batch_size=100, **common), {"split": split_dir}, {"output": tmp_path / "one" / "train"})
+    two = accuracy_of(tmp_path / "two" / "train" / filenames.MODEL, split_dir)
+    one = accuracy_of(tmp_path / "one" / "train" / filenames.MODEL, split_dir)
     assert abs(two - one) <= 0.02 and min(one, two) > 0.82
 
 
@@ -79,9 +82,9 @@ def test_mirrored_strategy_over_two_logical_cpus(bank_splits, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "strategy mirrored with 2 replica(s)" in done.stderr
     assert "global batch 200 (100 per replica x 2 replicas)" in done.stderr
-    result = storage.read_json(tmp_path / "train" / artifacts.RESULT)
+    result = storage.read_json(tmp_path / "train" / filenames.RESULT)
     assert result["replicas"] == 2 and result["strategy"] == "mirrored"
-    assert accuracy_of(tmp_path / "train" / artifacts.MODEL, bank_splits / "npz") > 0.82
+    assert accuracy_of(tmp_path / "train" / filenames.MODEL, bank_splits / "npz") > 0.82
 
 
 def start_train(split_dir, out, *flags):
@@ -105,22 +108,22 @@ def test_sigterm_saves_a_complete_checkpoint_and_exits_retryable(bank_splits, tm
 
     out = tmp_path / "train"
     process = start_train(bank_splits / "npz", out, "--patience", "50")
-    wait_for_epochs(out / artifacts.HISTORY, 2, process)
+    wait_for_epochs(out / filenames.HISTORY, 2, process)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 75, stderr[-2000:]
     assert "SIGTERM during epoch" in stderr and "Re-run the same command" in stderr
-    checkpoint = tf.train.latest_checkpoint(str(out / artifacts.BACKUP / "chief"))
-    assert checkpoint, list((out / artifacts.BACKUP).rglob("*"))
+    checkpoint = tf.train.latest_checkpoint(str(out / filenames.BACKUP / "chief"))
+    assert checkpoint, list((out / filenames.BACKUP).rglob("*"))
     names = {name for name, _ in tf.train.list_variables(checkpoint)}
     assert any("kernel" in n for n in names) and any("optimizer" in n for n in names)
-    assert not (out / artifacts.MODEL).exists()
+    assert not (out / filenames.MODEL).exists()
     # the interrupted epoch is redone from its start, not skipped
     interrupted = int(re.search(r"SIGTERM during epoch (\d+)", stderr).group(1))
     again = run_train_cli(bank_splits / "npz", out, "--patience", "50", "--epochs", str(interrupted + 1))
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resuming train from epoch {interrupted} " in again.stderr
-    epochs = [e["epoch"] for e in storage.read_json(out / artifacts.HISTORY)]
+    epochs = [e["epoch"] for e in storage.read_json(out / filenames.HISTORY)]
     assert epochs == list(range(1, interrupted + 2))
 
 
@@ -129,8 +132,8 @@ def test_multi_worker_input_shards_are_disjoint_and_none_starves(tmp_path, bank_
     import numpy as np
     from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
 
-    from components import datasets
-    from components.features import FeatureSpec
+    from components.data.features import FeatureSet
+    from components.storage import datasets
 
     frame = bank_frame.copy()
     frame["balance"] = np.arange(len(frame))  # a unique id per row
@@ -139,7 +142,7 @@ def test_multi_worker_input_shards_are_disjoint_and_none_starves(tmp_path, bank_
     for fmt in ("tfrecord", "npz"):
         out = tmp_path / fmt
         split.run(SplitConfig(format=fmt, shards=3), {"data": csv, "schema": BANK_SCHEMA}, {"output": out})
-        spec = FeatureSpec.from_dict(storage.read_json(out / artifacts.FEATURES))
+        spec = FeatureSet.from_dict(storage.read_json(out / filenames.FEATURES))
         dataset = datasets.raw_batches(out, "train", spec, batch_size=64)
         seen = []
         for worker in range(3):
@@ -174,16 +177,16 @@ def test_losing_a_worker_is_retryable_and_both_workers_resume_from_the_checkpoin
 
     out, flags = tmp_path / "train", ("--patience", "50", "--batch-size", "50", "--checkpoint-secs", "0")
     chief, worker = start_workers(bank_splits / "tfrecord", out, tf_configs(2), *flags)
-    wait_for_epochs(out / artifacts.HISTORY, 2, chief)
+    wait_for_epochs(out / filenames.HISTORY, 2, chief)
     worker.kill()
     _, stderr = chief.communicate(timeout=300)
     worker.communicate()
     assert chief.returncode == 75, stderr[-3000:]
     assert "another training worker was lost" in stderr
-    done = len(storage.read_json(out / artifacts.HISTORY))
+    done = len(storage.read_json(out / filenames.HISTORY))
     again = start_workers(bank_splits / "tfrecord", out, tf_configs(2), *flags, "--epochs", str(done + 1))
     errors = [p.communicate(timeout=600)[1] for p in again]
     assert [p.returncode for p in again] == [0, 0], errors[0][-3000:]
     assert re.search(r"resuming train from epoch \d+", errors[0])
-    assert [e["epoch"] for e in storage.read_json(out / artifacts.HISTORY)] == list(range(1, done + 2))
-    assert (out / artifacts.MODEL / "saved_model.pb").is_file()
+    assert [e["epoch"] for e in storage.read_json(out / filenames.HISTORY)] == list(range(1, done + 2))
+    assert (out / filenames.MODEL / "saved_model.pb").is_file()

@@ -1,4 +1,4 @@
-from components.errors import markdown_table
+from components.core.errors import markdown_table
 from tests.conftest import ROOT
 
 

@@ -9,10 +9,12 @@ import time
 
 import pytest
 
-from components import artifacts, lookups, registry, storage
+from components import storage
+from components.config.sections import PushConfig, SplitConfig, ValidateConfig
+from components.core import filenames
+from components.core.errors import InfraError
+from components.registry import lookups, versions
 from components.steps import push, split, validate
-from components.config import PushConfig, SplitConfig, ValidateConfig
-from components.errors import InfraError
 from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT
 
 
@@ -48,7 +50,7 @@ def test_full_serving_disk_keeps_no_half_version(trained_small, tiny_fs):
     root, _, _ = trained_small
     serving = tiny_fs("serving", size="64k")
     with pytest.raises(InfraError, match="No space left on device"):
-        registry.publish(root / "train" / artifacts.MODEL, serving, "bank", {})
+        versions.publish(root / "train" / filenames.MODEL, serving, "bank", {})
     assert lookups.versions(serving / "bank") == []
     assert [p.name for p in (serving / "bank").iterdir()] == [".push.lock"]
 
@@ -74,7 +76,7 @@ def test_split_killed_midway_leaves_only_complete_splits(tmp_path, bank_frame):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (out / "train").exists()          # the half-written split stayed under its temporary name
-    assert not (out / artifacts.SPLIT_SUMMARY).exists()
+    assert not (out / filenames.SPLIT_SUMMARY).exists()
     split.run(SplitConfig(format="tfrecord"), {"data": big, "schema": BANK_SCHEMA}, {"output": out})
     assert len(storage.tfrecord_files(out / "train", "train")) == 4
 
@@ -82,7 +84,7 @@ def test_split_killed_midway_leaves_only_complete_splits(tmp_path, bank_frame):
 KILL_DURING_COPY = """
 import os, shutil, signal, sys
 sys.path.insert(0, sys.argv[4])
-from components import registry
+from components.registry import versions
 real_copytree, depth = shutil.copytree, [0]
 def copy_then_die(src, dst, *args, **kwargs):
     depth[0] += 1
@@ -91,7 +93,7 @@ def copy_then_die(src, dst, *args, **kwargs):
     if depth[0] == 0:
         os.kill(os.getpid(), signal.SIGKILL)   # killed after copying, before the rename
 shutil.copytree = copy_then_die
-registry.publish(sys.argv[1], sys.argv[2], sys.argv[3], {})
+versions.publish(sys.argv[1], sys.argv[2], sys.argv[3], {})
 """
 
 
@@ -107,15 +109,15 @@ def test_push_killed_midway_leaves_the_previous_version_serving(trained_small, t
     import tensorflow as tf
 
     root, _, _ = trained_small
-    model, serving = root / "train" / artifacts.MODEL, tmp_path / "serving"
-    registry.publish(model, serving, "bank", {})
+    model, serving = root / "train" / filenames.MODEL, tmp_path / "serving"
+    versions.publish(model, serving, "bank", {})
     model = retrained(model, tmp_path, "second")
     done = subprocess.run([sys.executable, "-c", KILL_DURING_COPY, str(model), str(serving), "bank", str(ROOT)],
                           capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL
     assert lookups.versions(serving / "bank") == [1]
     assert tf.saved_model.load(str(lookups.latest_version(serving, "bank"))).signatures["serving_default"]
-    assert registry.publish(model, serving, "bank", {})[0].name == "2"
+    assert versions.publish(model, serving, "bank", {})[0].name == "2"
     leftovers = [p.name for p in (serving / "bank").iterdir() if p.name not in ("1", "2", ".push.lock")]
     assert leftovers == []  # the killed push's temporary copy was cleaned up by the next push
 
@@ -123,34 +125,34 @@ def test_push_killed_midway_leaves_the_previous_version_serving(trained_small, t
 CONCURRENT_PUSH = """
 import os, shutil, sys, tempfile
 sys.path.insert(0, sys.argv[3])
-from components import registry
+from components.registry import versions
 for number in range(3):  # three different models per process
     model = os.path.join(tempfile.mkdtemp(), "model")
     shutil.copytree(sys.argv[1], model)
     open(os.path.join(model, "assets.extra", "note.txt"), "w").write(f"{os.getpid()} {number}")
-    print(registry.publish(model, sys.argv[2], "bank", {})[0].name, flush=True)
+    print(versions.publish(model, sys.argv[2], "bank", {})[0].name, flush=True)
 """
 
 
 def test_concurrent_pushes_never_share_a_version(trained_small, tmp_path):
     root, _, _ = trained_small
-    model, serving = root / "train" / artifacts.MODEL, tmp_path / "serving"
+    model, serving = root / "train" / filenames.MODEL, tmp_path / "serving"
     processes = [subprocess.Popen([sys.executable, "-c", CONCURRENT_PUSH, str(model), str(serving), str(ROOT)],
                                   stdout=subprocess.PIPE, text=True) for _ in range(3)]
-    versions = sorted(int(line) for p in processes for line in p.communicate(timeout=120)[0].split())
-    assert versions == list(range(1, 10))
-    assert lookups.versions(serving / "bank") == versions
+    published = sorted(int(line) for p in processes for line in p.communicate(timeout=120)[0].split())
+    assert published == list(range(1, 10))
+    assert lookups.versions(serving / "bank") == published
     for version in versions:
         assert (serving / "bank" / str(version) / "saved_model.pb").is_file()
 
 
 def test_gate_run_against_the_serving_dir_pushes_only_complete_copies(trained_small, tmp_path):
     root, _, _ = trained_small
-    storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, {
+    storage.write_json(tmp_path / "evaluate" / filenames.METRICS, {
         "candidate": {"accuracy": 0.9, "auc": 0.95, "confusion_matrix": [[90, 10], [10, 90]]}, "baseline": None,
         "deployed_version": None, "majority_rate": 0.5})
-    result = push.run(PushConfig(), {"model": root / "train" / artifacts.MODEL, "metrics": tmp_path / "evaluate"},
+    result = push.run(PushConfig(), {"model": root / "train" / filenames.MODEL, "metrics": tmp_path / "evaluate"},
                       {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
     pushed = set(os.listdir(result["pushed_to"]))
-    assert pushed == set(os.listdir(root / "train" / artifacts.MODEL)) | {artifacts.VERSION_DIGESTS, artifacts.LINEAGE}
+    assert pushed == set(os.listdir(root / "train" / filenames.MODEL)) | {filenames.VERSION_DIGESTS, filenames.LINEAGE}
     shutil.rmtree(tmp_path / "serving")

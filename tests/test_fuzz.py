@@ -4,10 +4,11 @@ import csv
 import io
 import string
 
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
+from components.core.errors import EXIT_CODES
 from components.steps import evaluate, split, train, validate
-from components.errors import EXIT_CODES
 from tests.conftest import BANK_SCHEMA
 
 COLUMNS = ["age", "job", "marital", "education", "default", "balance", "housing", "loan", "contact", "day",

@@ -1,19 +1,20 @@
-"""components/integrity.py on a real SavedModel: recorded at push, an altered version refused before loading."""
+"""components/registry/integrity.py on a real SavedModel: recorded at push, an altered version refused before loading."""
 from __future__ import annotations
 
 import shutil
 
 import pytest
 
-from components import artifacts, integrity
-from components.errors import DataError
+from components.core import filenames
+from components.core.errors import DataError
+from components.registry import integrity
 
 
 @pytest.fixture
 def version(tmp_path, trained_small):
     root, _, _ = trained_small
     target = tmp_path / "serving" / "bank" / "1"
-    shutil.copytree(root / "train" / artifacts.MODEL, target)
+    shutil.copytree(root / "train" / filenames.MODEL, target)
     integrity.record(target)
     return target
 
@@ -22,7 +23,7 @@ def test_a_recorded_version_verifies_and_names_every_file(version):
     integrity.verify(version)
     recorded = integrity.digests(version)
     assert "saved_model.pb" in recorded and any(name.startswith("variables/") for name in recorded)
-    assert artifacts.VERSION_DIGESTS not in recorded
+    assert filenames.VERSION_DIGESTS not in recorded
 
 
 @pytest.mark.parametrize("tamper, what", [
@@ -39,17 +40,17 @@ def test_an_altered_version_is_refused_naming_the_file(version, tamper, what):
 
 
 def test_a_version_without_a_record_is_loaded_with_a_warning(version, caplog):
-    (version / artifacts.VERSION_DIGESTS).unlink()
+    (version / filenames.VERSION_DIGESTS).unlink()
     integrity.verify(version)
     assert "cannot be checked" in caplog.text
 
 
 def test_evaluate_refuses_a_deployed_model_whose_bytes_changed(version, trained_small, tmp_path):
-    from components.config import EvaluateConfig
+    from components.config.sections import EvaluateConfig
     from components.steps import evaluate
 
     root, split_dir, _ = trained_small
-    inputs = {"model": root / "train" / artifacts.MODEL, "split": split_dir, "baseline_model": version}
+    inputs = {"model": root / "train" / filenames.MODEL, "split": split_dir, "baseline_model": version}
     assert evaluate.run(EvaluateConfig(), inputs, {"output": tmp_path / "ok"})["baseline"]  # intact: compared
     variables = next((version / "variables").glob("*.data-*"))
     variables.write_bytes(variables.read_bytes()[:-8] + b"\0" * 8)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import pipeline
-from components import artifacts, integrity, lookups, storage
+from components import storage
+from components.core import filenames
+from components.registry import integrity, lookups
 from tests.conftest import BANK_CSV, ROOT, run_pipeline, sample_bank
 from tests.tensorboard_events import get_json, tensorboard_server
 
@@ -36,10 +38,10 @@ def test_full_run_pushes_a_model_above_the_reference_accuracy(two_runs):
     assert all(step["status"] == "succeeded" and step["seconds"] >= 0 for step in first["steps"].values())
     assert first["data_sha256"] == storage.file_sha256(BANK_CSV)
     assert first["config"]["train"]["hidden_units"] == 30
-    metrics = storage.read_json(root / "runs" / "first" / "evaluate" / artifacts.METRICS)
+    metrics = storage.read_json(root / "runs" / "first" / "evaluate" / filenames.METRICS)
     assert metrics["candidate"]["accuracy"] >= 0.85 and metrics["baseline"] is None
     assert first["steps"]["push"]["result"]["pushed_to"] == str(root / "serving" / "bank" / "1")
-    recorded = storage.read_json(root / "serving" / "bank" / "1" / artifacts.VERSION_DIGESTS)["sha256"]
+    recorded = storage.read_json(root / "serving" / "bank" / "1" / filenames.VERSION_DIGESTS)["sha256"]
     assert recorded == integrity.digests(root / "serving" / "bank" / "1") and "saved_model.pb" in recorded
 
 
@@ -51,17 +53,17 @@ def test_an_identical_second_run_reuses_the_steps_and_pushes_nothing(two_runs):
     second = manifest(root, "second")
     assert [second["steps"][s]["status"] for s in ("split", "train")] == ["cached", "cached"]
     assert second["steps"]["train"]["cached_from"] == "first"
-    metrics = storage.read_json(root / "runs" / "second" / "evaluate" / artifacts.METRICS)
+    metrics = storage.read_json(root / "runs" / "second" / "evaluate" / filenames.METRICS)
     assert metrics["deployed_version"] == str(root / "serving" / "bank" / "1")
     assert metrics["baseline"]["accuracy"] == pytest.approx(metrics["candidate"]["accuracy"])
     assert metrics["comparison"]["rows"] == metrics["test_rows"]  # version 1 never saw this test split
-    gate = (root / "runs" / "second" / "push" / artifacts.GATE_TXT).read_text()
+    gate = (root / "runs" / "second" / "push" / filenames.GATE_TXT).read_text()
     assert "accuracy vs deployed" in gate and "serving/bank/1" in gate
     assert second["steps"]["push"]["result"]["identical_to"] == str(root / "serving" / "bank" / "1")
     inputs = second["steps"]["validate"]["inputs"]  # what the lookups found, per step
     assert inputs["previous_statistics"].endswith("first/validate/stats.pb")
     assert second["steps"]["evaluate"]["inputs"]["baseline_model"].endswith("serving/bank/1")
-    assert (root / "runs" / "second" / "validate" / artifacts.DRIFT_TXT).read_text() == "no drift\n"
+    assert (root / "runs" / "second" / "validate" / filenames.DRIFT_TXT).read_text() == "no drift\n"
     assert lookups.versions(root / "serving" / "bank") == [1]
     text = pipeline.summary(second, root / "runs" / "second")
     assert "reused from run first" in text and "nothing pushed: identical to version 1" in text
@@ -104,10 +106,10 @@ def test_other_csv_with_another_delimiter_and_label(tmp_path, bank_frame):
                         "--run-id", "other")
     assert code == 0
     run_dir = tmp_path / "runs" / "other"
-    assert storage.read_json(run_dir / "validate" / artifacts.VALIDATE_RESULT)["schema"] == "inferred"
-    assert "subscribed" in (run_dir / "validate" / artifacts.SCHEMA).read_text()
+    assert storage.read_json(run_dir / "validate" / filenames.VALIDATE_RESULT)["schema"] == "inferred"
+    assert "subscribed" in (run_dir / "validate" / filenames.SCHEMA).read_text()
     assert list((run_dir / "split" / "train").glob("*.tfrecord.gz"))
-    features = storage.read_json(run_dir / "split" / artifacts.FEATURES)
+    features = storage.read_json(run_dir / "split" / filenames.FEATURES)
     assert features["label"] == "subscribed" and "day" not in features["numeric"]
     assert (tmp_path / "serving" / "clients" / "1" / "saved_model.pb").is_file()  # its own model, by file name
 
@@ -154,7 +156,7 @@ def test_tensorboard_serves_the_runs_scalars(two_runs):
             time.sleep(1)
         assert "epoch_loss" in tags["train/logs/train"] and "epoch_accuracy" in tags["train/logs/validation"]
         points = get_json(f"{base}/scalars?run=train/logs/validation&tag=epoch_loss")
-        epochs = len(storage.read_json(run_dir / "train" / artifacts.HISTORY))
+        epochs = len(storage.read_json(run_dir / "train" / filenames.HISTORY))
         assert len(points) == epochs and all(np.isfinite(p[2]) for p in points)
         assert "test/accuracy" in tags["evaluate/logs"]
 

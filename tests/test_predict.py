@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import artifacts, integrity, predict, storage
+from components import predict, storage
+from components.core import filenames
+from components.registry import integrity
 from tests.conftest import BANK_CSV
 
 
@@ -18,7 +20,7 @@ def serving(trained_small, tmp_path_factory):
     root, _, _ = trained_small
     bank = tmp_path_factory.mktemp("predict") / "serving" / "bank"
     for version in ("1", "2"):
-        shutil.copytree(root / "train" / artifacts.MODEL, bank / version)
+        shutil.copytree(root / "train" / filenames.MODEL, bank / version)
     integrity.record(bank / "2")
     return bank
 
@@ -41,7 +43,7 @@ def test_scores_the_bank_csv_like_the_serving_signature(serving, tmp_path):
     assert len(scores) == len(frame) == 11162
     np.testing.assert_allclose(scores["positive_probability"], signature_outputs(serving / "2", frame), atol=1e-6)
     assert set(scores["predicted_deposit"]) == {"yes", "no"}
-    threshold = storage.read_json(serving / "2" / artifacts.MODEL_COLUMNS)["decision"]["threshold"]
+    threshold = storage.read_json(serving / "2" / filenames.MODEL_COLUMNS)["decision"]["threshold"]
     assert ((scores["positive_probability"] >= threshold) == (scores["predicted_deposit"] == "yes")).all()
 
 

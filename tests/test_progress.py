@@ -1,4 +1,4 @@
-"""Progress lines of long phases (components/progress.py): forced on, they show rows read and steps trained."""
+"""Progress lines of long phases (components/core/progress.py): forced on, they show rows read and steps trained."""
 from __future__ import annotations
 
 import io
@@ -6,8 +6,10 @@ import logging
 
 import pandas as pd
 
-from components import progress, storage
-from components.config import SplitConfig, TrainConfig
+from components import storage
+from components.config.sections import SplitConfig
+from components.config.train import TrainConfig
+from components.core import progress
 from components.steps import split, train
 from tests.conftest import BANK_SCHEMA
 
@@ -42,14 +44,14 @@ def test_rows_read_so_far_are_logged(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(progress.EVERY, "0")
     path = tmp_path / "rows.csv"
     pd.DataFrame({"a": range(2500), "b": ["x"] * 2500}).to_csv(path, index=False)
-    with caplog.at_level(logging.INFO, logger="components.progress"):
+    with caplog.at_level(logging.INFO, logger="components.core.progress"):
         chunks = list(storage.read_csv_chunks(path, 1000))
     assert sum(map(len, chunks)) == 2500
     assert f"reading {path}: 1,000 rows so far" in caplog.text and "2,500 rows so far" in caplog.text
 
 
 def test_off_nothing_is_logged(caplog):
-    with caplog.at_level(logging.INFO, logger="components.progress"):
+    with caplog.at_level(logging.INFO, logger="components.core.progress"):
         assert list(progress.counted([[1, 2], [3]], "x", env={progress.ENABLE: "0"})) == [[1, 2], [3]]
     assert not caplog.text
 
@@ -59,10 +61,10 @@ def test_training_logs_steps_within_an_epoch(tmp_path, small_bank_csv, monkeypat
         monkeypatch.setenv(key, value)
     split_dir = tmp_path / "split"
     split.run(SplitConfig(), {"data": small_bank_csv, "schema": BANK_SCHEMA}, {"output": split_dir})
-    config = TrainConfig(epochs=1, steps_per_execution=2, histogram_freq=0)
-    with caplog.at_level(logging.INFO, logger="components.progress"):
+    config = TrainConfig.of(epochs=1, steps_per_execution=2, histogram_freq=0)
+    with caplog.at_level(logging.INFO, logger="components.core.progress"):
         train.run(config, {"split": split_dir}, {"output": tmp_path / "train"})
-    lines = [r.getMessage() for r in caplog.records if r.name == "components.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "components.core.progress"]
     assert "epoch 1/1: step 2/8 (25%), loss " in lines[0]  # 800 training rows, batches of 100
     assert any(line.startswith("epoch 1/1: step 8/8 (100%)") for line in lines)
 

@@ -9,10 +9,14 @@ import pandas as pd
 import pytest
 
 import pipeline
-from components import artifacts, datasets, lookups, models, registry, storage
-from components.features import FeatureSpec
-from components.metrics import binary_metrics
-from components.scoring import Scorer
+from components import models, storage
+from components.core import filenames
+from components.data.features import FeatureSet
+from components.evaluation.metrics import binary_metrics
+from components.evaluation.scoring import Scorer
+from components.registry import lookups
+from components.registry import versions as registry_versions
+from components.storage import datasets
 from tests.conftest import BANK_CSV, ROOT, run_pipeline
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +35,7 @@ def deployed(tmp_path_factory):
 
 def split_rows(run_dir: Path, *splits: str) -> tuple[pd.DataFrame, np.ndarray]:
     split_dir = run_dir / "split"
-    spec = FeatureSpec.from_dict(storage.read_json(split_dir / artifacts.FEATURES))
+    spec = FeatureSet.from_dict(storage.read_json(split_dir / filenames.FEATURES))
     frames, labels = [], []
     for split in splits:
         features, label = datasets.to_numpy(datasets.raw_batches(split_dir, split, spec, 4096), split_dir)
@@ -51,13 +55,13 @@ def test_the_deployed_model_is_scored_only_on_test_rows_it_never_trained_on(depl
     assert 0 < unseen.sum() < len(test) // 2
     version = Scorer(root / "serving" / "bank" / "1")  # it decides at its own threshold, chosen on validation
     honest = binary_metrics(labels[unseen], version({c: test[c].to_numpy()[unseen] for c in test}), version.threshold)
-    metrics = storage.read_json(root / "runs" / "seed7" / "evaluate" / artifacts.METRICS)
+    metrics = storage.read_json(root / "runs" / "seed7" / "evaluate" / filenames.METRICS)
     assert metrics["comparison"]["rows"] == int(unseen.sum())
     assert metrics["baseline"]["accuracy"] == pytest.approx(honest["accuracy"])
     assert metrics["baseline"]["auc"] == pytest.approx(honest["auc"])
     inflated = binary_metrics(labels, version({c: test[c].to_numpy() for c in test}), version.threshold)
     assert inflated["accuracy"] > honest["accuracy"]  # what the gate compared against before
-    gate = (root / "runs" / "seed7" / "push" / artifacts.GATE_TXT).read_text()
+    gate = (root / "runs" / "seed7" / "push" / filenames.GATE_TXT).read_text()
     assert f"comparison rows: {int(unseen.sum())}" in gate and "minus deployed" in gate
 
 
@@ -74,15 +78,15 @@ def test_models_list_show_and_rollback(deployed, capsys):
     assert f"bank  (served: version {versions[-1]})" in listing and "run seed42" in listing
     assert models.main(["--serving-dir", str(serving), "show", "bank", "1"]) == 0
     shown = capsys.readouterr().out
-    lineage = registry.read_lineage(serving / "bank" / "1")
+    lineage = registry_versions.read_lineage(serving / "bank" / "1")
     assert lineage["run"]["run_id"] == "seed42" and lineage["run"]["data_sha256"] == storage.file_sha256(BANK_CSV)
     assert lineage["run"]["config"]["split"]["seed"] == 42 and lineage["test_metrics"]["intervals"]["auc"][0] > 0.8
     assert '"run_id": "seed42"' in shown
     assert models.main(["--serving-dir", str(serving), "rollback", "bank", "1"]) == 0
     new = versions[-1] + 1
     assert f"version 1 published again as version {new}" in capsys.readouterr().out
-    assert registry.model_files(serving / "bank" / str(new)) == registry.model_files(serving / "bank" / "1")
-    assert registry.read_lineage(serving / "bank" / str(new))["rollback_of"] == 1
+    assert registry_versions.model_files(serving / "bank" / str(new)) == registry_versions.model_files(serving / "bank" / "1")
+    assert registry_versions.read_lineage(serving / "bank" / str(new))["rollback_of"] == 1
     assert models.main(["--serving-dir", str(serving), "rollback", "bank", str(new)]) == 2  # served already
     assert models.main(["--serving-dir", str(serving), "show", "nope"]) == 2
     assert "no model 'nope'" in capsys.readouterr().err
@@ -95,7 +99,7 @@ def test_a_one_percent_positive_data_set_is_refused_and_a_data_change_is_named(d
     rare.sample(frac=1, random_state=0).to_csv(path, index=False)
     code = run_pipeline(*flags, "--run-id", "rare", "--data", str(path), "--set", "push.model_name=bank")
     assert code == 6
-    gate = (root / "runs" / "rare" / "push" / artifacts.GATE_TXT).read_text()
+    gate = (root / "runs" / "rare" / "push" / filenames.GATE_TXT).read_text()
     assert "balanced accuracy" in gate and "REFUSED" in gate
     assert f"data changed: this run trained on {path}" in gate
 
@@ -125,12 +129,12 @@ def test_damaged_files_of_a_continued_run_are_recomputed_not_trusted(tmp_path, c
              "--run-id", "r", "--epochs", "2"]
     assert run_pipeline(*flags) == 0
     run_dir = tmp_path / "runs" / "r"
-    for damaged in (run_dir / "split" / "train" / artifacts.NPZ_NAME, run_dir / "train" / "model" / "saved_model.pb"):
+    for damaged in (run_dir / "split" / "train" / filenames.NPZ_NAME, run_dir / "train" / "model" / "saved_model.pb"):
         damaged.write_bytes(damaged.read_bytes()[:100])
     capsys.readouterr()
     assert run_pipeline(*flags) == 0
     log = capsys.readouterr().err
     assert "── split ── recomputed:" in log and "data.npz changed since the step wrote it" in log
     assert "── train ── recomputed:" in log
-    assert storage.read_json(run_dir / artifacts.MANIFEST)["attempts"] == 2
+    assert storage.read_json(run_dir / filenames.MANIFEST)["attempts"] == 2
     assert Scorer(run_dir / "train" / "model").inputs  # a whole model again

@@ -1,4 +1,4 @@
-"""The offline data report (validate/report.html): its content, its escaping, and a real browser's view of it
+"""The offline data report (validate/data_report.html): its content, its escaping, and a real browser's view of it
 with no network: Debian's chromium, headless (`make browser` installs it; skipped without it, failed under CI)."""
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import threading
 
 import pytest
 
-from components import artifacts, report, storage
-from components.config import ValidateConfig
+from components import storage
+from components.config.sections import ValidateConfig
+from components.core import filenames
+from components.reports import data_report
 from components.steps import validate
 from tests.conftest import BANK_SCHEMA, sample_bank
 
@@ -31,18 +33,18 @@ def validated(tmp_path_factory, bank_frame):
     run = functools.partial(validate.run, ValidateConfig())
     run({"data": root / "first.csv", "schema": BANK_SCHEMA, "previous_statistics": None}, {"output": root / "first"})
     run({"data": root / "second.csv", "schema": BANK_SCHEMA,
-         "previous_statistics": root / "first" / artifacts.STATS}, {"output": root / "second"})
+         "previous_statistics": root / "first" / filenames.STATS}, {"output": root / "second"})
     return root
 
 
 def test_report_shows_every_feature_with_its_numbers_domain_and_drift(validated):
-    html = (validated / "second" / artifacts.REPORT_HTML).read_text(encoding="utf-8")
-    stats = storage.load_statistics(validated / "second" / artifacts.STATS)
-    summaries = report.summaries(stats)
+    html = (validated / "second" / filenames.REPORT_HTML).read_text(encoding="utf-8")
+    stats = storage.load_statistics(validated / "second" / filenames.STATS)
+    summaries = data_report.summaries(stats)
     assert list(summaries)[:2] == ["age", "job"] and len(summaries) == 17
     age = summaries["age"]
     for value in (age.numbers["mean"], age.numbers["median"], age.numbers["max"]):
-        assert f"<td>{report.number(value)}</td>" in html
+        assert f"<td>{data_report.number(value)}</td>" in html
     assert "admin., blue-collar" in html  # the schema's domain of job
     assert "management" in html and "previous run" in html
     assert re.search(r"duration.*drift from the previous run", html, re.S)
@@ -52,21 +54,21 @@ def test_report_shows_every_feature_with_its_numbers_domain_and_drift(validated)
 def test_values_are_escaped_and_anomalies_highlighted(validated):
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    stats = storage.load_statistics(validated / "first" / artifacts.STATS)
+    stats = storage.load_statistics(validated / "first" / filenames.STATS)
     feature = stats.datasets[0].features[1]
     feature.path.step[0] = WEIRD
     feature.string_stats.top_values[0].value = "<script>alert(1)</script>"
     anomalies = anomalies_pb2.Anomalies()
     anomalies.anomaly_info[WEIRD].short_description = "Unexpected string values"
     anomalies.anomaly_info[WEIRD].description = "values <x> & <y> are not in the schema"
-    html = report.render(stats, storage.load_schema(BANK_SCHEMA), anomalies)
+    html = data_report.render(stats, storage.load_schema(BANK_SCHEMA), anomalies)
     assert WEIRD not in html and "<script" not in html
     assert "&lt;b&gt;&amp;&quot;ünï’&lt;/b&gt;" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'class="feature anomalous"' in html and "values &lt;x&gt; &amp; &lt;y&gt;" in html
 
 
 def test_report_fetches_nothing(validated):
-    html = (validated / "second" / artifacts.REPORT_HTML).read_text(encoding="utf-8")
+    html = (validated / "second" / filenames.REPORT_HTML).read_text(encoding="utf-8")
     assert not re.search(r"""(src|href|url)\s*[=(]\s*["']?\s*(https?:)?//""", html, re.I)
     assert "<script" not in html and "@import" not in html and "Content-Security-Policy" in html
 
@@ -120,18 +122,18 @@ def test_chromium_renders_the_report_from_the_one_file(validated, tmp_path):
     browser = chromium()
     server = RecordingServer(validated / "second")
     try:
-        done = headless(browser, tmp_path / "profile", "--dump-dom", f"{server.url}/{artifacts.REPORT_HTML}")
-        shot = headless(browser, tmp_path / "profile", f"--screenshot={tmp_path / 'report.png'}",
-                        f"{server.url}/{artifacts.REPORT_HTML}")
+        done = headless(browser, tmp_path / "profile", "--dump-dom", f"{server.url}/{filenames.REPORT_HTML}")
+        shot = headless(browser, tmp_path / "profile", f"--screenshot={tmp_path / 'data_report.png'}",
+                        f"{server.url}/{filenames.REPORT_HTML}")
     finally:
         server.close()
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
-    stats = report.summaries(storage.load_statistics(validated / "second" / artifacts.STATS))
+    stats = data_report.summaries(storage.load_statistics(validated / "second" / filenames.STATS))
     for name, summary in stats.items():
         assert f">{name}<" in dom
         assert f"<td>{summary.count}</td>" in dom
-    assert f"<td>{report.number(stats['age'].numbers['mean'])}</td>" in dom
+    assert f"<td>{data_report.number(stats['age'].numbers['mean'])}</td>" in dom
     assert dom.count("<svg") >= 2 * len(stats)  # this run's chart and the previous run's, per feature
-    assert server.paths == [f"/{artifacts.REPORT_HTML}"] * 2  # the page itself, once per browser run; nothing else
-    assert shot.returncode == 0 and (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
+    assert server.paths == [f"/{filenames.REPORT_HTML}"] * 2  # the page itself, once per browser run; nothing else
+    assert shot.returncode == 0 and (tmp_path / "data_report.png").read_bytes()[:4] == b"\x89PNG"

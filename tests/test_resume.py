@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from components import artifacts, storage
+from components import storage
+from components.core import filenames
 from tests.conftest import ROOT, run_pipeline
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +35,7 @@ def test_a_killed_pipeline_resumes_training_where_it_stopped(tmp_path):
     command = [sys.executable, "pipeline.py", "--pipeline-root", str(tmp_path / "runs"), "--serving-dir",
                str(tmp_path / "serving"), "--run-id", "killed", "--set", "train.histogram_freq=0",
                "--set", "train.checkpoint_secs=0"]
-    history = tmp_path / "runs" / "killed" / "train" / artifacts.HISTORY
+    history = tmp_path / "runs" / "killed" / "train" / filenames.HISTORY
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while not (history.exists() and len(storage.read_json(history)) >= 3):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from components import storage
-from components.errors import DataError
+from components.core.errors import DataError
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])

@@ -9,9 +9,11 @@ import urllib.request
 
 import pytest
 
-from components import artifacts, storage
+from components import storage
+from components.core import filenames
 from tests.conftest import run_pipeline
-from tests.tensorboard_events import get_json as get, tensorboard_server
+from tests.tensorboard_events import get_json as get
+from tests.tensorboard_events import tensorboard_server
 
 pytestmark = pytest.mark.e2e
 STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
@@ -93,10 +95,10 @@ def test_every_run_is_a_trial_with_its_hyperparameters_and_metrics(pipeline_root
     for run, trial in trials.items():
         run_id = run.split("/")[0]
         values, metrics_json = metric_values(trial), storage.read_json(pipeline_root / run_id / "evaluate" /
-                                                                       artifacts.METRICS)["candidate"]
+                                                                       filenames.METRICS)["candidate"]
         for name in ("accuracy", "auc", "f1"):
             assert values[("../../evaluate/logs", f"test/{name}")] == pytest.approx(metrics_json[name], abs=1e-6)
-        history = storage.read_json(pipeline_root / run_id / "train" / artifacts.HISTORY)
+        history = storage.read_json(pipeline_root / run_id / "train" / filenames.HISTORY)
         assert values[("validation", "epoch_loss")] == pytest.approx(history[-1]["val_loss"], abs=1e-6)
         assert trial["sessions"][0]["status"] == "STATUS_SUCCESS"
         assert trial["hparams"]["epochs"] == 2 and trial["hparams"]["learning_rate"] == pytest.approx(0.001)
@@ -120,7 +122,7 @@ def test_graph_is_the_model_not_the_training_loop(pipeline_root):
     import tensorflow as tf
 
     names = set()
-    events = next((pipeline_root / "default" / "train" / artifacts.LOGS / "train").glob("events.out.tfevents.*"))
+    events = next((pipeline_root / "default" / "train" / filenames.LOGS / "train").glob("events.out.tfevents.*"))
     for event in tf.compat.v1.train.summary_iterator(str(events)):
         if event.graph_def:
             graph = tf.compat.v1.GraphDef.FromString(event.graph_def)

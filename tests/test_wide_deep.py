@@ -1,11 +1,15 @@
-"""The wide_deep family (components/wide_deep.py, components/feature_kinds.py) and the decision it serves."""
+"""The wide_deep family (components/model/wide_deep.py, components/data/feature_kinds.py) and the decision it serves."""
 import logging
 
 import numpy as np
 import pytest
 
-from components import artifacts, feature_kinds, storage
-from components.config import SplitConfig, TrainConfig
+from components import storage
+from components.config.sections import SplitConfig
+from components.config.train import TrainConfig
+from components.core import filenames
+from components.data import feature_kinds
+from components.model import decision
 from components.steps import split, train
 from tests.conftest import BANK_SCHEMA, sample_bank
 
@@ -38,20 +42,20 @@ def test_column_kinds_come_from_the_values_not_the_names():
 def test_wide_deep_serves_label_at_the_threshold_chosen_on_validation(tmp_path, bank_frame):
     import tensorflow as tf
 
-    from components.decision import MIN_ROWS_PER_CLASS, choose_threshold
+    from components.model.decision import MIN_ROWS_PER_CLASS, choose_threshold
 
     data = tmp_path / "bank.csv"  # enough validation rows of each class for the rule to choose
     sample_bank(bank_frame, 24 * MIN_ROWS_PER_CLASS).to_csv(data, index=False)
     split_dir = tmp_path / "split"
     split.run(SplitConfig(), {"data": data, "schema": BANK_SCHEMA}, {"output": split_dir})
-    train.run(TrainConfig(**FAST, ensemble=2), {"split": split_dir}, {"output": tmp_path / "t"})  # members too
-    model = tmp_path / "t" / artifacts.MODEL
-    decision = storage.read_json(model / artifacts.MODEL_COLUMNS)["decision"]
+    train.run(TrainConfig.of(**FAST, ensemble=2), {"split": split_dir}, {"output": tmp_path / "t"})  # members too
+    model = tmp_path / "t" / filenames.MODEL
+    decision = storage.read_json(model / filenames.MODEL_COLUMNS)["decision"]
     assert decision["rule"] == "max_f1" and 0 < decision["threshold"] < 1
     serve = tf.saved_model.load(str(model)).signatures["serving_default"]
 
     def outputs(name):
-        rows = storage.load_npz(split_dir / name / artifacts.NPZ_NAME)
+        rows = storage.load_npz(split_dir / name / filenames.NPZ_NAME)
         out = serve(**{n: tf.constant(rows[n]) for n in serve.structured_input_signature[1]})
         return rows["deposit"], out["positive_probability"].numpy(), out["label"].numpy()
 
@@ -63,7 +67,7 @@ def test_wide_deep_serves_label_at_the_threshold_chosen_on_validation(tmp_path, 
 
 def test_too_few_validation_rows_keep_the_threshold_at_one_half(caplog):
     """Max F1 on a weak model's few positives picks 'everyone is positive': below the minimum, 0.5 stays."""
-    from components.decision import MIN_ROWS_PER_CLASS, decide
+    from components.model.decision import MIN_ROWS_PER_CLASS, decide
 
     rng = np.random.default_rng(0)
     labels = np.r_[np.zeros(MIN_ROWS_PER_CLASS), np.ones(MIN_ROWS_PER_CLASS - 1)]
@@ -82,15 +86,14 @@ def test_wide_deep_trains_on_a_csv_without_calendar_or_codes(tmp_path, small_ban
     schema = schema_without({"month", "day", "pdays"}, tmp_path / "schema.pbtxt")
     split.run(SplitConfig(), {"data": csv, "schema": schema}, {"output": tmp_path / "split"})
     with caplog.at_level(logging.INFO):
-        result = train.run(TrainConfig(**FAST), {"split": tmp_path / "split"}, {"output": tmp_path / "t"})
-    assert result["epochs_run"] >= 1 and (tmp_path / "t" / artifacts.MODEL / "saved_model.pb").is_file()
+        result = train.run(TrainConfig.of(**FAST), {"split": tmp_path / "split"}, {"output": tmp_path / "t"})
+    assert result["epochs_run"] >= 1 and (tmp_path / "t" / filenames.MODEL / "saved_model.pb").is_file()
     text = caplog.text
     assert "calendar features skipped" in text and "sentinel flags skipped" in text
     assert "feature cross month*day skipped" in text
 
 
 def test_temperature_scaling_and_rules_on_validation_scores():
-    from components import decision
 
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 2000)
@@ -104,9 +107,9 @@ def test_temperature_scaling_and_rules_on_validation_scores():
     cheap_misses = decision.choose_threshold(labels, overconfident, "profit", "0,-10,0,1")
     assert cheap_misses > decision.choose_threshold(labels, overconfident, "profit", "0,-1,-10,1")
     with pytest.raises(Exception, match="decision_rule"):
-        TrainConfig(decision_rule="best")
+        TrainConfig.of(decision_rule="best")
     with pytest.raises(Exception, match="payoffs"):
-        TrainConfig(payoffs="1,2")
+        TrainConfig.of(payoffs="1,2")
 
 
 def test_teacher_distils_lightgbm_at_training_time_only(tmp_path, small_bank_csv, caplog):
@@ -114,12 +117,12 @@ def test_teacher_distils_lightgbm_at_training_time_only(tmp_path, small_bank_csv
     split_dir = tmp_path / "split"
     split.run(SplitConfig(), {"data": small_bank_csv, "schema": BANK_SCHEMA}, {"output": split_dir})
     with caplog.at_level(logging.INFO):
-        train.run(TrainConfig(**FAST, teacher="lightgbm"), {"split": split_dir}, {"output": tmp_path / "t"})
+        train.run(TrainConfig.of(**FAST, teacher="lightgbm"), {"split": split_dir}, {"output": tmp_path / "t"})
     assert "teacher: LightGBM, 5 folds" in caplog.text
-    model = tmp_path / "t" / artifacts.MODEL
+    model = tmp_path / "t" / filenames.MODEL
     assert not any("lightgbm" in p.name.lower() for p in model.rglob("*"))  # the served model is TensorFlow only
 
 
 def test_teacher_needs_the_family_whose_loss_takes_soft_targets():
     with pytest.raises(Exception, match="family=wide_deep"):
-        TrainConfig(teacher="lightgbm")
+        TrainConfig.of(teacher="lightgbm")

@@ -1,11 +1,11 @@
 """The container executor (`--runner=local --containers`): each step in its component's image.
 
 Steps run through the Docker SDK exactly as Kubernetes would run them: the image's entry point is
-`python -m`, the arguments are the step's module and `common.cli_args` with every host path mapped
+`python -m`, the arguments are the step's module and `arguments.cli_args` with every host path mapped
 to a path under /artifacts; the root filesystem is read-only, /tmp a tmpfs, there is no network and no
 capability. Each container sees only what its step needs: the run directory read-only, its own output
 directory (and the serving directory for push) writable, input files outside the run read-only.
-Logs stream line by line under `pipeline.<step>`; the component's record line (cli.Record) is the step's
+Logs stream line by line under `pipeline.<step>`; the component's record line (protocol.Record) is the step's
 outcome, its paths mapped back to the host; containers are removed whatever happens.
 """
 from __future__ import annotations
@@ -19,16 +19,18 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
-from components import cli, release
-from components.errors import InfraError, UsageError
-from components.runners import common
-from components.spec import OUTPUT, ComponentSpec
+from components.core import protocol, release
+from components.core.errors import InfraError, UsageError
+from components.core.interface import OUTPUT, ComponentSpec
+from components.orchestration import arguments, signals
+from components.orchestration.paths import ARTIFACTS, replace_paths
+from components.orchestration.run import Executor
+from components.orchestration.state import Run
 
-ARTIFACTS = PurePosixPath("/artifacts")
 IMAGE_UID = 10001  # the images' non-root user (docker/*.Dockerfile)
 OOM = -9  # our marker for a container the kernel killed for memory (its own exit code says 137)
 TMPFS = {"/tmp": "rw,nosuid,nodev,size=2g,mode=1777"}
-# The component CLIs' log format (components/cli.py): "HH:MM:SS LEVEL   logger: message"
+# The component CLIs' log format (components/core/console.py): "HH:MM:SS LEVEL   logger: message"
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+: ")
 
 
@@ -54,8 +56,9 @@ class DockerOptions:
 
 
 def connect():
-    import docker
     import requests
+
+    import docker
 
     try:
         client = docker.from_env(timeout=600)
@@ -91,8 +94,8 @@ def check_code(ref: str, image, explicit_tag: bool, here: str | None = None) -> 
     logging.getLogger("pipeline").warning("%s", message)  # an explicitly chosen tag is the user's call
 
 
-def executor(options: DockerOptions, run: common.Run) -> common.Executor:
-    from components.dag import PIPELINE
+def executor(options: DockerOptions, run: Run) -> Executor:
+    from components.orchestration.dag import PIPELINE
 
     client = connect()
     tag = options.image_tag or release.version()
@@ -128,7 +131,7 @@ class PathMap:
     def to_host(self, value: Any) -> Any:
         """Container paths in a result or a message, as the host sees them (as in-process runs report)."""
         deepest_first = sorted(self.mounts, key=lambda m: -len(m[1].parts))
-        return common.replace_paths(value, [(target, source) for source, target, _ in deepest_first])
+        return replace_paths(value, [(target, source) for source, target, _ in deepest_first])
 
     def docker_mounts(self) -> list:
         from docker.types import Mount
@@ -136,7 +139,7 @@ class PathMap:
         return [Mount(str(target), str(source), type="bind", read_only=ro) for source, target, ro in self.mounts]
 
 
-def plan(spec: ComponentSpec, config: Any, run: common.Run, inputs: dict[str, Path | None],
+def plan(spec: ComponentSpec, config: Any, run: Run, inputs: dict[str, Path | None],
          outputs: dict[str, Path]) -> tuple[PathMap, list[str], list[Path]]:
     """The step's mounts, its container arguments and the host folders it must be able to write."""
     paths = PathMap()
@@ -153,7 +156,7 @@ def plan(spec: ComponentSpec, config: Any, run: common.Run, inputs: dict[str, Pa
             writable.append(serving)
     mapped_in = {n: paths.to_container(p, n) if p is not None else None for n, p in inputs.items()}
     mapped_out = {n: paths.to_container(p, n) for n, p in outputs.items() if p is not None}
-    return paths, common.cli_args(config, mapped_in, mapped_out), writable
+    return paths, arguments.cli_args(config, mapped_in, mapped_out), writable
 
 
 def container_user() -> str:
@@ -187,22 +190,22 @@ def _chown_tree(folders: list[Path], uid: int, gid: int) -> None:
                 os.chown(os.path.join(parent, name), uid, gid, follow_symlinks=False)
 
 
-def execute(client, images: dict, run: common.Run, options: DockerOptions, spec: ComponentSpec, config: Any,
-            inputs: dict[str, Path | None], outputs: dict[str, Path]) -> cli.Record:
+def execute(client, images: dict, run: Run, options: DockerOptions, spec: ComponentSpec, config: Any,
+            inputs: dict[str, Path | None], outputs: dict[str, Path]) -> protocol.Record:
     ref, image = images[spec.image]
     paths, argv, writable = plan(spec, config, run, inputs, outputs)
     command = [spec.module, *argv, *(["--debug"] if options.debug else [])]
     with writable_by_container(writable):
         code, lines = run_container(client, image, spec, command, paths, run.run_id, options)
     if code == OOM:
-        return cli.Record(InfraError.exit_code, None, f"{spec.name}: the container of {ref} ran out of memory "
+        return protocol.Record(InfraError.exit_code, None, f"{spec.name}: the container of {ref} ran out of memory "
                           f"(killed at its limit of {options.memory}): raise --container-memory, or lower "
                           f"train.batch_size.")
-    record = cli.record_from_log(code, lines)
+    record = protocol.record_from_log(code, lines)
     if record.exit_code != 0:
         return dataclasses.replace(record, error=paths.to_host(record.error))
     result = paths.to_host(record.result or {})
-    return cli.Record(0, {**result, "container": {"image": ref, "image_id": image.id}})
+    return protocol.Record(0, {**result, "container": {"image": ref, "image_id": image.id}})
 
 
 def run_container(client, image, spec: ComponentSpec, command: list[str], paths: PathMap, run_id: str,
@@ -218,7 +221,7 @@ def run_container(client, image, spec: ComponentSpec, command: list[str], paths:
             image.id, command, user=container_user(), read_only=True, network_mode="none", tmpfs=TMPFS,
             mounts=paths.docker_mounts(), cap_drop=["ALL"], security_opt=["no-new-privileges"],
             mem_limit=options.memory, memswap_limit=options.memory, pids_limit=options.pids,
-            environment={cli.RECORD_LINE_ENV: "1"},
+            environment={protocol.RECORD_LINE_ENV: "1"},
             labels={release.LABEL_RUN: run_id, release.LABEL_STEP: spec.name},
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])]
             if options.gpu and release.image_kind(spec.image, options.gpu) != spec.image else None)
@@ -228,11 +231,11 @@ def run_container(client, image, spec: ComponentSpec, command: list[str], paths:
     stack = contextlib.ExitStack()
     try:
         container.start()
-        stack.enter_context(common.sigterm_raises(f"interrupted (SIGTERM) during {spec.name}; its container was "
+        stack.enter_context(signals.sigterm_raises(f"interrupted (SIGTERM) during {spec.name}; its container was "
                                                   f"removed. Re-run the same command to continue."))
         for line in _lines(container.logs(stream=True, follow=True)):
             lines.append(line)
-            if not line.startswith(cli.RECORD_MARKER):
+            if not line.startswith(protocol.RECORD_MARKER):
                 # the component's own timestamp repeats ours; its level and logger name are kept
                 step_log.info("%s", line[9:] if LOG_LINE.match(line) else line)
         state = container.wait()
@@ -247,7 +250,7 @@ def run_container(client, image, spec: ComponentSpec, command: list[str], paths:
 
 def _lines(chunks) -> Iterator[str]:
     """Docker streams arbitrary byte chunks; the log is wanted line by line."""
-    splitter = cli.LineSplitter()
+    splitter = protocol.LineSplitter()
     for chunk in chunks:
         yield from splitter.feed(chunk)
     yield from splitter.close()

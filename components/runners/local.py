@@ -8,12 +8,12 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from components import cli
-from components.errors import PipelineError, UsageError
+from components.core import protocol
+from components.core.errors import PipelineError, UsageError
+from components.core.interface import OUTPUT, ComponentSpec
+from components.orchestration.paths import MAX_WORKERS
 from components.runners.docker import MEMORY_LIMIT, PIDS_LIMIT
-from components.spec import OUTPUT, ComponentSpec
-
-MAX_WORKERS = 64
+from components.steps import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,14 +52,14 @@ def options_from(args: argparse.Namespace) -> LocalOptions:
 
 
 def in_process(spec: ComponentSpec, config: Any, inputs: dict[str, Path | None],
-               outputs: dict[str, Path]) -> cli.Record:
+               outputs: dict[str, Path]) -> protocol.Record:
     """run() here; its outcome recorded in its output directory, as a component CLI records it."""
     component = importlib.import_module(spec.module)
     try:
-        record = cli.Record(0, component.run(config, inputs, outputs))
+        record = protocol.Record(0, component.run(config, inputs, outputs))
     except PipelineError as exc:
-        record = cli.Record.of_error(exc)
-    cli.write_record(outputs[OUTPUT], record)
+        record = protocol.Record.of_error(exc)
+    main.write_record(outputs[OUTPUT], record, spec.result_file)
     return record
 
 
@@ -67,7 +67,7 @@ def with_workers(execute: Any, workers: int) -> Any:
     """Distributed steps as `workers` processes (TF_CONFIG each); every other step as `execute` runs it."""
     from components.runners.workers import run_workers
 
-    def execute_step(spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> cli.Record:
+    def execute_step(spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> protocol.Record:
         if spec.distributed:
             return run_workers(spec.module, config, inputs, outputs, workers)
         return execute(spec, config, inputs, outputs)

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import components
-from components import cli
-from components.runners.common import cli_args
+from components.core import protocol
+from components.orchestration.arguments import cli_args
+from components.training import strategy
 
 log = logging.getLogger("pipeline")
 REPO = Path(components.__file__).resolve().parent.parent
@@ -35,25 +36,24 @@ def free_ports(count: int) -> list[int]:
 
 
 def tf_configs(workers: int) -> list[dict]:
-    """Worker 0 is the chief (no separate chief task), as Keras expects for MultiWorkerMirroredStrategy."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
-    return [{"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(workers)]
+    hosts = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+    return [strategy.tf_config(hosts, i) for i in range(workers)]
 
 
 def _stream(name: str, process: subprocess.Popen, lines: list[str]) -> None:
     for line in process.stdout:
         lines.append(line.rstrip("\n"))
-        if not line.startswith(cli.RECORD_MARKER):
+        if not line.startswith(protocol.RECORD_MARKER):
             sys.stderr.write(f"[{name}] {line}")
 
 
 def start_worker(module: str, args: list[str], tf_config: dict) -> subprocess.Popen:
-    env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), **{cli.RECORD_LINE_ENV: "1"})
+    env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), **{protocol.RECORD_LINE_ENV: "1"})
     return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def run_workers(module: str, config: Any, inputs: dict, outputs: dict, workers: int) -> cli.Record:
+def run_workers(module: str, config: Any, inputs: dict, outputs: dict, workers: int) -> protocol.Record:
     """Start the workers, stream their logs, stop all if one fails. The record is the first failed worker's
     (its exit code with its own message), else the chief's."""
     args = cli_args(config, inputs, outputs)
@@ -73,7 +73,7 @@ def run_workers(module: str, config: Any, inputs: dict, outputs: dict, workers: 
         for thread in threads:
             thread.join(timeout=10)
     index = 0 if first_failed is None else first_failed
-    return cli.record_from_log(codes[index], logs[index])
+    return protocol.record_from_log(codes[index], logs[index])
 
 
 def _wait(processes: list[subprocess.Popen]) -> tuple[list[int], int | None]:

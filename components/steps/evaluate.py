@@ -11,12 +11,18 @@ from typing import Sequence
 
 import numpy as np
 
-from components import artifacts, cli, datasets, lookups, metrics, plots, rows, storage, tensorboard_logs
-from components.config import EvaluateConfig
-from components.spec import ComponentSpec, Input, Lookup, StepOutput
-from components.features import FeatureSpec
-from components.metrics import binary_metrics
-from components.scoring import Scorer
+from components import storage
+from components.config.sections import EvaluateConfig
+from components.core import filenames
+from components.core.interface import ComponentSpec, Input, Lookup, StepOutput
+from components.data.features import FeatureSet
+from components.evaluation import metrics, plots
+from components.evaluation.metrics import TEST_METRICS, binary_metrics
+from components.evaluation.scoring import Scorer
+from components.registry import lookups
+from components.reports import tensorboard
+from components.steps.main import component_main
+from components.storage import datasets, seen_rows
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +30,11 @@ SPEC = ComponentSpec(
     name="evaluate", image="trainer",
     description="Score the test split with the exported SavedModel (and the deployed one, if any); write metrics "
                 "and plots.",
-    inputs=(Input("model", StepOutput("train", artifacts.MODEL), "SavedModel directory (train's model/)"),
+    inputs=(Input("model", StepOutput("train", filenames.MODEL), "SavedModel directory (train's model/)"),
             Input("split", StepOutput("split"), "the split component's output directory"),
             Input("baseline_model", Lookup(lookups.deployed_model), "the deployed SavedModel to compare with",
-                  required=False)))
-SCALARS = ("loss", "accuracy", "auc", "precision", "recall", "f1")
+                  required=False)),
+    result_file=filenames.METRICS)
 
 
 def compare_with_deployed(baseline_dir: Path, features: dict, labels, candidate_scores, batch_size: int,
@@ -36,8 +42,8 @@ def compare_with_deployed(baseline_dir: Path, features: dict, labels, candidate_
     """The deployed model and the candidate on the test rows the deployed model never trained on: on rows it
     saw, its score is inflated and the comparison dishonest. Each model decides at its own threshold (the
     candidate's is `threshold`; the deployed one's is in its columns record, 0.5 if it has none)."""
-    seen = rows.load_seen(baseline_dir)
-    unseen = np.ones(len(labels), bool) if seen is None else ~np.isin(rows.hashes(features), seen)
+    seen = seen_rows.load_seen(baseline_dir)
+    unseen = np.ones(len(labels), bool) if seen is None else ~np.isin(seen_rows.hashes(features), seen)
     note = (f"the deployed model records no training rows: compared on all {len(labels)} test rows" if seen is None
             else f"{int((~unseen).sum())} of {len(labels)} test rows were in the deployed model's training data "
                  f"and are left out of the comparison")
@@ -56,9 +62,9 @@ def compare_with_deployed(baseline_dir: Path, features: dict, labels, candidate_
 def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: model (SavedModel dir), split (split output), baseline_model (optional); outputs: output dir."""
     split_dir, out = Path(inputs["split"]), Path(outputs["output"])
-    spec = FeatureSpec.from_dict(storage.read_json(split_dir / artifacts.FEATURES))
+    spec = FeatureSet.from_dict(storage.read_json(split_dir / filenames.FEATURES))
     features, labels = datasets.to_numpy(datasets.raw_batches(split_dir, "test", spec, config.batch_size),
-                                         artifacts.split_path(split_dir, "test"))
+                                         filenames.split_path(split_dir, "test"))
 
     # Test rows by their CSV names; each model maps them to its own signature inputs (its columns record).
     # "candidate" is the model as it serves: decided at its own threshold (chosen on validation in train,
@@ -68,7 +74,7 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     candidate = binary_metrics(labels, scores, scorer.threshold)
     candidate.update(decision=scorer.decision, intervals=metrics.intervals(labels, scores,
                                                                            thresholds=(scorer.threshold, 0.5)))
-    log.info("candidate %s (test rows: %d; threshold %.4f, %s)", "  ".join(f"{k} {candidate[k]:.4f}" for k in SCALARS),
+    log.info("candidate %s (test rows: %d; threshold %.4f, %s)", "  ".join(f"{k} {candidate[k]:.4f}" for k in TEST_METRICS),
              len(labels), scorer.threshold, scorer.decision.get("rule"))
     calibration = {"candidate": {**metrics.reliability(labels, scores), "brier": candidate["brier"]}}
     curves = {"candidate": (labels, scores, candidate["auc"])}
@@ -79,31 +85,31 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
         log.info("deployed model: %s", comparison["note"])
         if "baseline" in comparison:
             base = comparison["baseline"]
-            log.info("deployed  %s (its unseen test rows: %d)", "  ".join(f"{k} {base[k]:.4f}" for k in SCALARS),
+            log.info("deployed  %s (its unseen test rows: %d)", "  ".join(f"{k} {base[k]:.4f}" for k in TEST_METRICS),
                      comparison["rows"])
             curves["deployed"] = (comparison.pop("labels"), comparison.pop("baseline_scores"), base["auc"])
             calibration["deployed"] = {**metrics.reliability(*curves["deployed"][:2]), "brier": base["brier"]}
 
-    images = dict(zip(artifacts.PLOTS, (plots.roc_png(curves), plots.precision_recall_png(curves),
+    images = dict(zip(filenames.PLOTS, (plots.roc_png(curves), plots.precision_recall_png(curves),
                                          plots.confusion_png(candidate["confusion_matrix"], threshold=scorer.threshold),
                                          plots.reliability_png(calibration))))
     for name, png in images.items():
         storage.write_bytes(out / name, png)
-    # test scalars at the final epoch's step, images, a PR curve (issue #15: components/tensorboard_logs.py)
-    tensorboard_logs.write_test(out / artifacts.LOGS, candidate, images, labels, scores,
-                                tensorboard_logs.final_epoch(inputs["model"]))
-    rows.save(out / artifacts.SEEN_ROWS, rows.seen_by_training(split_dir, spec))  # push keeps it with the version
+    # test scalars at the final epoch's step, images, a PR curve
+    tensorboard.write_test(out / filenames.LOGS, candidate, images, labels, scores,
+                                tensorboard.final_epoch(inputs["model"]))
+    seen_rows.save(out / filenames.SEEN_ROWS, seen_rows.seen_by_training(split_dir, spec))  # push keeps it with the version
     summary = {"candidate": candidate, "candidate_at_0.5": binary_metrics(labels, scores),
                "calibration": calibration["candidate"],
                "baseline": (comparison or {}).get("baseline"), "comparison": comparison,
                "majority_rate": round(float(max(labels.mean(), 1 - labels.mean())), 6),
                "deployed_version": str(baseline_dir) if baseline_dir else None, "test_rows": int(len(labels))}
-    storage.write_json(out / artifacts.METRICS, summary)
+    storage.write_json(out / filenames.METRICS, summary)
     return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.component_main(argv, SPEC, EvaluateConfig, run)
+    return component_main(argv, SPEC, EvaluateConfig, run)
 
 
 if __name__ == "__main__":

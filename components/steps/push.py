@@ -1,7 +1,7 @@
 """push: the gate, then an atomic, versioned copy into a TensorFlow Serving layout, with the model's lineage.
 
 Core: `decide` (metrics and thresholds in, checks out). A blessed model is published by
-components/registry.py: copied beside its final place and renamed to <serving_dir>/<model_name>/<version>/
+components/versions.py: copied beside its final place and renamed to <serving_dir>/<model_name>/<version>/
 under a lock, so a reader never sees a half-copied version and two pipelines never take the same number.
 A model whose files equal the newest version's is not pushed again.
 """
@@ -12,10 +12,16 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from components import artifacts, cli, lookups, registry, scoring, storage, tensorboard_logs
-from components.config import PushConfig
-from components.spec import DATA, RUN_INFO, SERVING_DIR, ComponentSpec, Input, Output, StepOutput
-from components.errors import DataError, GateRefused
+from components import storage
+from components.config.sections import PushConfig
+from components.core import filenames
+from components.core.errors import DataError, GateRefused
+from components.core.interface import DATA, RUN_INFO, SERVING_DIR, ComponentSpec, Input, Output, StepOutput
+from components.evaluation import scoring
+from components.evaluation.metrics import TEST_METRICS
+from components.registry import lookups, versions
+from components.reports import tensorboard
+from components.steps.main import component_main
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +29,12 @@ SPEC = ComponentSpec(
     name="push", image="trainer",
     description="Gate the model on its test metrics; push a blessed model to <serving-dir>/<model-name>/<version>/; "
                 "exit 6 when refused.",
-    inputs=(Input("model", StepOutput("train", artifacts.MODEL), "SavedModel directory (train's model/)"),
+    inputs=(Input("model", StepOutput("train", filenames.MODEL), "SavedModel directory (train's model/)"),
             Input("metrics", StepOutput("evaluate"), "the evaluate component's output directory"),
             Input("run_info", RUN_INFO, "the run's run.json (run id, data, config), kept as the version's lineage",
                   required=False)),
-    outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),))
+    outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),),
+    result_file=filenames.GATE_JSON)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +111,7 @@ def read_metrics(path: Path) -> dict:
 
 def lineage(metrics: dict, checks: list[Check], run_info: dict | None) -> dict:
     """What made this version, for `python -m components.models show`."""
-    keep = ("accuracy", "auc", "precision", "recall", "f1", "loss", "examples", "intervals")
+    keep = (*TEST_METRICS, "examples", "intervals")
     return {"run": run_info,
             "test_metrics": {k: metrics["candidate"][k] for k in keep if k in metrics["candidate"]},
             "gate": [dict(dataclasses.asdict(c), passed=c.passed) for c in checks],
@@ -116,7 +123,7 @@ def data_change(serving_dir: Path, model_name: str, run: dict | None) -> str | N
     """Said out loud when this run's data is not the data of the version it would replace (a model name
     shared on purpose with push.model_name; by default each CSV has its own)."""
     deployed = lookups.latest_version(serving_dir, model_name)
-    before = (registry.read_lineage(deployed).get("run") or {}) if deployed else {}
+    before = (versions.read_lineage(deployed).get("run") or {}) if deployed else {}
     if not run or not before or before.get("data_sha256") == run.get("data_sha256"):
         return None
     return (f"data changed: this run trained on {run.get('params', {}).get(DATA.name)} (sha256 "
@@ -128,7 +135,7 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: model (SavedModel dir), metrics (evaluate output dir), run_info (optional); outputs: output dir,
     serving_dir."""
     metrics_dir, out = Path(inputs["metrics"]), Path(outputs["output"])
-    metrics = read_metrics(metrics_dir / artifacts.METRICS)
+    metrics = read_metrics(metrics_dir / filenames.METRICS)
     # Only a model that loads and says which CSV column feeds which input may be served: checked before the gate.
     columns = scoring.model_inputs(Path(inputs["model"]))
     scoring.Scorer(inputs["model"], "the model to push")  # it loads, and its signature takes those columns
@@ -139,20 +146,20 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     change = data_change(Path(outputs["serving_dir"]), config.model_name, run_info)
     if change:
         log.warning("%s", change)
-    storage.write_text(out / artifacts.GATE_TXT, report(checks, blessed, metrics) + (f"{change}\n" if change else ""))
-    tensorboard_logs.write_gate(out / artifacts.LOGS, blessed)
+    storage.write_text(out / filenames.GATE_TXT, report(checks, blessed, metrics) + (f"{change}\n" if change else ""))
+    tensorboard.write_gate(out / filenames.LOGS, blessed)
     result = {"blessed": blessed, "checks": [dict(dataclasses.asdict(c), margin=c.margin, passed=c.passed)
                                              for c in checks], "pushed_to": None, "identical_to": None,
               "inputs": columns}
     if not blessed:
-        storage.write_json(out / artifacts.GATE_JSON, result)
+        storage.write_json(out / filenames.GATE_JSON, result)
         failed = ", ".join(f"{c.name} {c.value:.4f} {'<=' if c.strict else '<'} {c.threshold:.4f}"
                            for c in checks if not c.passed)
-        raise GateRefused(f"model not pushed: {failed}. Report: {out / artifacts.GATE_TXT}")
-    version, new = registry.publish(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name,
-                                    lineage(metrics, checks, run_info), metrics_dir / artifacts.SEEN_ROWS)
+        raise GateRefused(f"model not pushed: {failed}. Report: {out / filenames.GATE_TXT}")
+    version, new = versions.publish(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name,
+                                    lineage(metrics, checks, run_info), metrics_dir / filenames.SEEN_ROWS)
     result["pushed_to" if new else "identical_to"] = str(version)
-    storage.write_json(out / artifacts.GATE_JSON, result)
+    storage.write_json(out / filenames.GATE_JSON, result)
     if new:
         log.info("blessed; pushed to %s", version)
     else:
@@ -161,7 +168,7 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.component_main(argv, SPEC, PushConfig, run)
+    return component_main(argv, SPEC, PushConfig, run)
 
 
 if __name__ == "__main__":

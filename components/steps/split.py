@@ -14,12 +14,22 @@ from typing import Sequence
 
 import numpy as np
 
-from components import artifacts, cli, storage
-from components.config import SplitConfig
-from components.spec import DATA, ComponentSpec, Input, StepOutput
-from components.errors import DataError, UsageError
-from components.features import (FeatureSpec, encode_labels, feature_columns, require_both_classes, require_label,
-                                 spec_from_schema)
+from components import storage
+from components.config import grammars
+from components.config.sections import SplitConfig
+from components.core import filenames
+from components.core.errors import DataError, UsageError
+from components.core.interface import DATA, ComponentSpec, Input, StepOutput
+from components.data.features import (
+    FeatureSet,
+    encode_labels,
+    feature_columns,
+    require_both_classes,
+    require_label,
+    spec_from_schema,
+)
+from components.steps.main import component_main
+from components.storage.tables import checked_head
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +38,14 @@ SPEC = ComponentSpec(
     description="Split a validated CSV into train/validation/test sets (stratified, seeded) as .npz or sharded "
                 "TFRecord.",
     inputs=(Input("data", DATA, "CSV file (the delimiter is detected)"),
-            Input("schema", StepOutput("validate", artifacts.SCHEMA), "the schema validate used (its schema.pbtxt)")))
+            Input("schema", StepOutput("validate", filenames.SCHEMA), "the schema validate used (its schema.pbtxt)")),
+    result_file=filenames.SPLIT_SUMMARY)
 
 
 def stratified_indices(labels: np.ndarray, config: SplitConfig) -> dict[str, np.ndarray]:
     """Shuffle each class with the seed, cut it by the fractions, so every split keeps the label balance."""
     rng = np.random.default_rng(config.seed)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in artifacts.SPLITS}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in filenames.SPLITS}
     for value in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == value))
         n_train = int(round(len(members) * config.train_fraction))
@@ -62,12 +73,12 @@ def summarise(labels: np.ndarray, indices: dict[str, np.ndarray]) -> dict:
 
 def write_split(directory: Path, name: str, columns: dict[str, np.ndarray], config: SplitConfig) -> None:
     if config.format == "npz":
-        storage.save_npz(directory / artifacts.NPZ_NAME, columns)
+        storage.save_npz(directory / filenames.NPZ_NAME, columns)
     else:
         storage.write_tfrecord_shards(directory, name, columns, config.shards)
 
 
-def split_in_memory(config: SplitConfig, data: Path, spec: FeatureSpec, out: Path):
+def split_in_memory(config: SplitConfig, data: Path, spec: FeatureSet, out: Path):
     """Small files: load, shuffle each split as a whole, write. Returns the 0/1 labels."""
     frame = storage.read_csv(data)
     require_label(frame, config.label)
@@ -76,14 +87,14 @@ def split_in_memory(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
     columns[spec.label] = labels
     indices = stratified_indices(labels, config)
     for name, index in indices.items():
-        with storage.atomic_dir(artifacts.split_path(out, name)) as tmp:
+        with storage.atomic_dir(filenames.split_path(out, name)) as tmp:
             write_split(tmp, name, {col: values[index] for col, values in columns.items()}, config)
-        log.info("%-10s %8d rows -> %s (%s)", name, len(index), artifacts.split_path(out, name), config.format)
+        log.info("%-10s %8d rows -> %s (%s)", name, len(index), filenames.split_path(out, name), config.format)
     return labels, indices
 
 
 def row_assignment(indices: dict[str, np.ndarray], rows: int, shards: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's split (its number in artifacts.SPLITS) and shard, for writers that go through the file in
+    """Each row's split (its number in filenames.SPLITS) and shard, for writers that go through the file in
     order (streaming, Beam): the rows and shards the in-memory split writes, whatever the order."""
     split_of_row, shard_of_row = np.empty(rows, np.int8), np.empty(rows, np.int32)
     for number, index in enumerate(indices.values()):
@@ -92,7 +103,7 @@ def row_assignment(indices: dict[str, np.ndarray], rows: int, shards: int) -> tu
     return split_of_row, shard_of_row
 
 
-def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Path):
+def split_streaming(config: SplitConfig, data: Path, spec: FeatureSet, out: Path):
     """Big files, in two passes over chunks: labels first (1 byte a row) to draw the stratified split,
     then rows to their split's shards. Rows keep their file order within a shard; training shuffles."""
     if config.format != "tfrecord":
@@ -104,8 +115,8 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
     indices = stratified_indices(labels, config)
     split_of_row, shard_of_row = row_assignment(indices, len(labels), config.shards)
     with contextlib.ExitStack() as stack:
-        dirs = [stack.enter_context(storage.atomic_dir(artifacts.split_path(out, n))) for n in artifacts.SPLITS]
-        writers = [storage.TFRecordShards(d, n, config.shards) for d, n in zip(dirs, artifacts.SPLITS)]
+        dirs = [stack.enter_context(storage.atomic_dir(filenames.split_path(out, n))) for n in filenames.SPLITS]
+        writers = [storage.TFRecordShards(d, n, config.shards) for d, n in zip(dirs, filenames.SPLITS)]
         start = 0
         for chunk in storage.read_csv_chunks(data, config.chunk_rows):
             rows = slice(start, start + len(chunk))
@@ -121,30 +132,29 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
     return labels, indices
 
 
-def split_with_beam(config: SplitConfig, data: Path, spec: FeatureSpec, out: Path):
+def split_with_beam(config: SplitConfig, data: Path, spec: FeatureSet, out: Path):
     """--beam-pipeline-args: the streaming split's rows and shards, written by Beam workers reading the file in
-    parallel (components/beam_split.py); the driver holds only the labels and their draw, as the streaming split."""
-    from components import beam_runner, beam_split
+    parallel (components/split.py); the driver holds only the labels and their draw, as the streaming split."""
+    from components.beam import split
 
-    flags = beam_runner.parse_flags(config.beam_pipeline_args)
-    head = next(storage.read_csv_chunks(data, 1000))  # the header's checks, as the other paths make them
-    require_label(head, config.label)
-    reader = beam_split.RangeReader(data, storage.sniff_delimiter(data), list(head.columns))
-    ranges = beam_split.byte_ranges(data, beam_split.parallelism(flags))
+    flags = grammars.parse_flags(config.beam_pipeline_args)
+    head = checked_head(data, config.label)
+    reader = split.RangeReader(data, storage.sniff_delimiter(data), list(head.columns))
+    ranges = split.byte_ranges(data, split.parallelism(flags))
     scratch = out / ".beam-scratch"
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        per_range = beam_split.labels_job(reader, ranges, config.label, flags, scratch)
+        per_range = split.labels_job(reader, ranges, config.label, flags, scratch)
         labels = np.concatenate(per_range)
         require_both_classes(labels, config.label)
         indices = stratified_indices(labels, config)
         for name, values in zip(("split_of_row", "shard_of_row"), row_assignment(indices, len(labels), config.shards)):
             np.save(scratch / f"{name}.npy", values)
         with contextlib.ExitStack() as stack:
-            dirs = [stack.enter_context(storage.atomic_dir(artifacts.split_path(out, n))) for n in artifacts.SPLITS]
-            beam_split.rows_job(reader, ranges, [len(part) for part in per_range], spec, dirs, config.shards, flags,
+            dirs = [stack.enter_context(storage.atomic_dir(filenames.split_path(out, n))) for n in filenames.SPLITS]
+            split.rows_job(reader, ranges, [len(part) for part in per_range], spec, dirs, config.shards, flags,
                                 scratch)
-            for directory, name in zip(dirs, artifacts.SPLITS):  # a shard no row went to is an empty file, as locally
+            for directory, name in zip(dirs, filenames.SPLITS):  # a shard no row went to is an empty file, as locally
                 for shard in range(config.shards):
                     path = directory / storage.tfrecord_shard_name(name, shard, config.shards)
                     if not path.exists():
@@ -152,27 +162,27 @@ def split_with_beam(config: SplitConfig, data: Path, spec: FeatureSpec, out: Pat
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for name, index in indices.items():
-        log.info("%-10s %8d rows -> %s (tfrecord, Beam)", name, len(index), artifacts.split_path(out, name))
+        log.info("%-10s %8d rows -> %s (tfrecord, Beam)", name, len(index), filenames.split_path(out, name))
     return labels, indices
 
 
 def run(config: SplitConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: data (CSV), schema (the validated .pbtxt); outputs: output dir."""
     data, out = Path(inputs["data"]), Path(outputs["output"])
-    spec: FeatureSpec = spec_from_schema(storage.load_schema(inputs["schema"]), config.label)
+    spec: FeatureSet = spec_from_schema(storage.load_schema(inputs["schema"]), config.label)
     big = data.is_file() and data.stat().st_size / 1e6 > config.stream_threshold_mb
     way = split_with_beam if config.beam_pipeline_args else split_streaming if big else split_in_memory
     labels, indices = way(config, data, spec, out)
     summary = {"format": config.format, "seed": config.seed, "streamed": big or bool(config.beam_pipeline_args),
                "shards": config.shards if config.format == "tfrecord" else None,
                "splits": summarise(labels, indices)}
-    storage.write_json(out / artifacts.FEATURES, spec.to_dict())
-    storage.write_json(out / artifacts.SPLIT_SUMMARY, summary)
+    storage.write_json(out / filenames.FEATURES, spec.to_dict())
+    storage.write_json(out / filenames.SPLIT_SUMMARY, summary)
     return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.component_main(argv, SPEC, SplitConfig, run)
+    return component_main(argv, SPEC, SplitConfig, run)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """train: the Keras model on the split, under the tf.distribute strategy the process sees.
 
-The core is components/training.py (imported when the step runs: TensorFlow is heavy and runners only
+The core is components/loop.py (imported when the step runs: TensorFlow is heavy and runners only
 need the spec). `run` picks the strategy from TF_CONFIG and the devices; only the chief writes the model,
 logs and history, other workers train the same steps in scratch space.
 """
@@ -14,10 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from components import artifacts, cli, datasets, storage, strategy as strategy_lib, tensorboard_logs
-from components.config import TrainConfig
-from components.errors import InfraError, TrainingError, UsageError
-from components.spec import ComponentSpec, Input, StepOutput
+from components import storage
+from components.config.train import TrainConfig
+from components.core import filenames
+from components.core.errors import InfraError, TrainingError, UsageError
+from components.core.interface import ComponentSpec, Input, StepOutput
+from components.reports import tensorboard
+from components.steps.main import component_main
+from components.storage import datasets
+from components.training import strategy as strategy_lib
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +44,21 @@ def check_shards(split_dir: Path, workers: int) -> None:
 
 def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None = None) -> dict:
     """inputs: split (the split component's output); outputs: output dir (model/, logs/, backup/)."""
-    from components import training
+    from components.training import loop
 
-    choice, strategy = strategy_lib.select(config.strategy, tf_config, config.cpu_replicas)
+    choice, strategy = strategy_lib.select(config.execution.strategy, tf_config, config.execution.cpu_replicas)
     chief = strategy_lib.is_chief(tf_config)
     out, split_dir = Path(outputs["output"]), Path(inputs["split"])
     check_shards(split_dir, strategy_lib.cluster_size(tf_config))
     # Other workers run the same steps (collectives need them) but write into scratch space.
     workdir = out if chief else Path(tempfile.mkdtemp(prefix="train-worker-"))
     try:
-        module, signature, history = training.train_and_evaluate(config, split_dir, workdir, strategy, chief,
+        module, signature, history = loop.fit_model(config, split_dir, workdir, strategy, chief,
                                                                  backup_root=out)
-        training.export(module, signature, workdir / artifacts.MODEL)
+        loop.export(module, signature, workdir / filenames.MODEL)
     except TrainingError:
         if chief:  # the trial failed for good (an interrupted one stays open: it resumes)
-            tensorboard_logs.end_session(out / artifacts.LOGS, False, _history(out))
+            tensorboard.end_session(out / filenames.LOGS, False, _history(out))
         raise
     finally:
         if not chief:
@@ -61,10 +66,10 @@ def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None
     result = {"strategy": choice.name, "replicas": strategy.num_replicas_in_sync, "chief": chief,
               "epochs_this_session": len(history.get("loss", []))}
     if chief:
-        tensorboard_logs.end_session(out / artifacts.LOGS, True, _history(out))
+        tensorboard.end_session(out / filenames.LOGS, True, _history(out))
         result.update(best_of(out))
-        log.info("model exported to %s (best epoch %s of %d)%s", out / artifacts.MODEL, result["best_epoch"],
-                 result["epochs_run"], epoch_limit_hint(result["best_epoch"], result["epochs_run"], config.epochs))
+        log.info("model exported to %s (best epoch %s of %d)%s", out / filenames.MODEL, result["best_epoch"],
+                 result["epochs_run"], epoch_limit_hint(result["best_epoch"], result["epochs_run"], config.fit.epochs))
     return result
 
 
@@ -76,7 +81,7 @@ def epoch_limit_hint(best_epoch: int | None, epochs_run: int, max_epochs: int) -
 
 
 def _history(out: Path) -> list[dict]:
-    return storage.read_json(out / artifacts.HISTORY) if (out / artifacts.HISTORY).exists() else []
+    return storage.read_json(out / filenames.HISTORY) if (out / filenames.HISTORY).exists() else []
 
 
 def best_of(out: Path) -> dict:
@@ -89,7 +94,7 @@ def best_of(out: Path) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Only the chief's result is the step's: the other workers' would describe their scratch space.
-    return cli.component_main(argv, SPEC, TrainConfig, run,
+    return component_main(argv, SPEC, TrainConfig, run,
                               run_kwargs=lambda: {"tf_config": _tf_config(os.environ.get("TF_CONFIG"))},
                               keep_result=lambda result: result["chief"])
 

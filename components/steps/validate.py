@@ -16,12 +16,18 @@ from typing import Sequence
 
 import pandas as pd
 
-from components import artifacts, cli, lookups, report, storage
-from components.columns import check_number_formats
-from components.config import ValidateConfig
-from components.spec import DATA, SCHEMA, ComponentSpec, Input, Lookup
-from components.errors import AnomaliesError
-from components.features import canonical_labels, encode_labels, require_label
+from components import storage
+from components.config import grammars
+from components.config.sections import ValidateConfig
+from components.core import filenames
+from components.core.errors import AnomaliesError
+from components.core.interface import DATA, SCHEMA, ComponentSpec, Input, Lookup
+from components.data.columns import check_number_formats
+from components.data.features import canonical_labels, encode_labels, require_label
+from components.registry import lookups
+from components.reports import data_report
+from components.steps.main import component_main
+from components.storage.tables import checked_head
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +37,8 @@ SPEC = ComponentSpec(
     inputs=(Input("data", DATA, "CSV file (the delimiter is detected)"),
             Input("schema", SCHEMA, "TFDV schema (.pbtxt); omitted: infer one and save it", required=False),
             Input("previous_statistics", Lookup(lookups.previous_statistics),
-                  "stats.pb of an earlier run, to report drift", required=False)))
+                  "stats.pb of an earlier run, to report drift", required=False)),
+    result_file=filenames.VALIDATE_RESULT)
 
 
 def _tfdv():
@@ -48,14 +55,14 @@ def statistics_in_memory(frame: pd.DataFrame):
 
 
 def statistics_with_beam(path: Path, delimiter: str, header: list[str], config: ValidateConfig, scratch: Path):
-    """A Beam pipeline streams the file (components/beam_stats.py): slower to start (seconds) but memory stays
+    """A Beam pipeline streams the file (components/statistics.py): slower to start (seconds) but memory stays
     flat, and on a cluster runner (--beam-pipeline-args) the rows are read in parallel."""
     _tfdv()
-    from components import beam_runner, beam_stats
+    from components.beam import statistics
 
     try:
-        return beam_stats.statistics(path, delimiter, header, config.label,
-                                     beam_runner.parse_flags(config.beam_pipeline_args), scratch)
+        return statistics.statistics(path, delimiter, header, config.label,
+                                     grammars.parse_flags(config.beam_pipeline_args), scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -117,18 +124,15 @@ def statistics_html(stats) -> str:
     return display_util.get_statistics_html(stats)
 
 
-def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
-    """inputs: data (CSV), schema (optional .pbtxt), previous_statistics (optional); outputs: output dir."""
-    data, out = Path(inputs["data"]), Path(outputs["output"])
+def _statistics(config: ValidateConfig, data: Path, out: Path):
+    """(statistics, rows, the frame or None when Beam read the file, what was sampled or None)."""
     size_mb = data.stat().st_size / 1e6 if data.is_file() else 0
     frame, sampled = None, None
     if config.beam_pipeline_args or size_mb > config.beam_threshold_mb and config.big_data == "beam":
         log.info("%s is %.0f MB: exact statistics through Beam (%s)", data, size_mb,
                  config.beam_pipeline_args or "DirectRunner, streaming")
         delimiter = storage.sniff_delimiter(data)
-        head = next(storage.read_csv_chunks(data, 10_000))  # the header's and the first rows' checks, as below
-        require_label(head, config.label)
-        check_number_formats(head, data, skip=config.label)
+        head = checked_head(data, config.label)
         stats = statistics_with_beam(data, delimiter, list(head.columns), config, out / ".beam-scratch")
         rows = int(stats.datasets[0].num_examples)
     else:
@@ -144,13 +148,20 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
         check_number_formats(frame, data, skip=config.label)
         frame[config.label] = canonical_labels(frame[config.label])
         stats = statistics_in_memory(frame)
+    return stats, rows, frame, sampled
+
+
+def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
+    """inputs: data (CSV), schema (optional .pbtxt), previous_statistics (optional); outputs: output dir."""
+    data, out = Path(inputs["data"]), Path(outputs["output"])
+    stats, rows, frame, sampled = _statistics(config, data, out)
     log.info("statistics of %d rows x %d columns", rows, len(stats.datasets[0].features))
 
     if inputs.get("schema"):
         schema, origin = storage.load_schema(inputs["schema"]), "given"
     else:
         schema, origin = infer_schema(stats), "inferred"
-        log.info("no schema given: inferred one from this data (saved as %s)", out / artifacts.SCHEMA)
+        log.info("no schema given: inferred one from this data (saved as %s)", out / filenames.SCHEMA)
     anomalies = find_anomalies(stats, schema)
     problems = describe_anomalies(anomalies)
     drift = []
@@ -163,21 +174,21 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     if duplicates:
         log.warning("%d duplicated rows (kept; they may leak between splits)", duplicates)
 
-    storage.save_proto_binary(out / artifacts.STATS, stats)
-    storage.write_text(out / artifacts.STATS_HTML, statistics_html(stats))
-    storage.save_proto_text(out / artifacts.SCHEMA, schema)
-    storage.save_proto_text(out / artifacts.ANOMALIES, anomalies)
-    storage.write_text(out / artifacts.ANOMALIES_TXT, "\n".join(problems) + "\n" if problems else "no anomalies\n")
-    storage.write_text(out / artifacts.DRIFT_TXT, "\n".join(drift) + "\n" if drift else "no drift\n")
-    report.write(out / artifacts.REPORT_HTML, stats, schema, anomalies, inputs.get("previous_statistics"), drift,
-                 title=data.name)  # issue #15: the offline data report
+    storage.save_proto_binary(out / filenames.STATS, stats)
+    storage.write_text(out / filenames.STATS_HTML, statistics_html(stats))
+    storage.save_proto_text(out / filenames.SCHEMA, schema)
+    storage.save_proto_text(out / filenames.ANOMALIES, anomalies)
+    storage.write_text(out / filenames.ANOMALIES_TXT, "\n".join(problems) + "\n" if problems else "no anomalies\n")
+    storage.write_text(out / filenames.DRIFT_TXT, "\n".join(drift) + "\n" if drift else "no drift\n")
+    data_report.write(out / filenames.REPORT_HTML, stats, schema, anomalies, inputs.get("previous_statistics"), drift,
+                 title=data.name)
     result = {"rows": rows, "schema": origin, "anomalies": len(problems), "drift": drift,
               "duplicated_rows": duplicates, "sampled": sampled}
-    storage.write_json(out / artifacts.VALIDATE_RESULT, result)
+    storage.write_json(out / filenames.VALIDATE_RESULT, result)
 
     if problems:
         raise AnomaliesError(f"{len(problems)} column(s) of {data} do not match the schema:\n  "
-                             + "\n  ".join(problems) + f"\nFull report: {out / artifacts.ANOMALIES_TXT}")
+                             + "\n  ".join(problems) + f"\nFull report: {out / filenames.ANOMALIES_TXT}")
     if drift and config.fail_on_drift:
         raise AnomaliesError("data drifted from the previous run (fail_on_drift is set):\n  " + "\n  ".join(drift))
     log.info("no anomalies (%s schema)", origin)
@@ -185,7 +196,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.component_main(argv, SPEC, ValidateConfig, run)
+    return component_main(argv, SPEC, ValidateConfig, run)
 
 
 if __name__ == "__main__":

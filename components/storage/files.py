@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -12,7 +11,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from components.errors import DataError, InfraError
+from components.core.errors import DataError, InfraError
+
 
 def _aside(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -120,10 +120,3 @@ def _json_default(value: Any) -> Any:
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from components.errors import DataError
+from components.core.errors import DataError
 from components.storage.files import write_bytes, write_text
+
 
 def load_schema(path: str | os.PathLike):
     from google.protobuf import text_format

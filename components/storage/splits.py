@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from components.errors import DataError
+from components.core.errors import DataError
 from components.storage.files import atomic_file
+
 
 def save_npz(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> None:
     with atomic_file(path) as tmp:

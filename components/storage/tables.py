@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from components import progress
-from components.columns import check_header
-from components.errors import DataError
+from components.core import progress
+from components.core.errors import DataError
+from components.data.columns import check_header, check_number_formats
+from components.data.features import require_label
 
 DELIMITERS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
@@ -107,7 +108,7 @@ def read_csv_chunks(path: str | os.PathLike, rows: int, usecols: list[str] | Non
     """Stream a CSV (detected delimiter) as DataFrames of `rows` rows: for files larger than memory. The
     same names, errors and messages as read_csv, whatever the size."""
     try:
-        # progress.counted logs the rows read so far every few seconds when progress is on (issue #15)
+        # progress.counted logs the rows read so far every few seconds when progress is on
         yield from progress.counted(_reader(path, chunksize=rows, usecols=usecols), f"reading {path}")
     except pd.errors.ParserError as exc:
         raise _ragged(path, exc) from None
@@ -122,3 +123,15 @@ def read_csv_chunks(path: str | os.PathLike, rows: int, usecols: list[str] | Non
 
 def _ragged(path: str | os.PathLike, exc: Exception) -> DataError:
     return DataError(f"{path} has ragged rows: {exc}. Every row needs as many fields as the header.")
+
+
+HEAD_ROWS = 10_000  # enough rows to see thousands separators or decimal commas in a column
+
+
+def checked_head(path: str | os.PathLike, label: str) -> pd.DataFrame:
+    """The file's first rows, after the checks every reader makes before a pass over the whole file (the
+    label column is there, numbers are not spelled for people): a Beam job then fails early, not late."""
+    head = next(read_csv_chunks(path, HEAD_ROWS))
+    require_label(head, label)
+    check_number_formats(head, path, skip=label)
+    return head

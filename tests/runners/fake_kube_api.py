@@ -18,7 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from components import cli
+from components.core import protocol
 
 
 @dataclasses.dataclass
@@ -162,11 +162,11 @@ class StandInKubeApiServer:
         script = self.scripts.get(self.step_of(self.jobs[pod["_job"]]), [])
         attempt = script[pod["_attempt"]] if pod["_attempt"] < len(script) else ok()
         text = attempt.log + "\n" if attempt.log else ""
-        # the record line a step's CLI prints (cli.Record): the chief's result, or any failed pod's error
+        # the record line a step's CLI prints (protocol.Record): the chief's result, or any failed pod's error
         if pod["status"]["phase"] == "Succeeded" and attempt.result is not None and pod["_index"] == 0:
-            text += cli.Record(0, attempt.result).line() + "\n"
+            text += protocol.Record(0, attempt.result).line() + "\n"
         elif attempt.kind == "exit" and attempt.error:
-            text += cli.Record(attempt.code, None, attempt.error).line() + "\n"
+            text += protocol.Record(attempt.code, None, attempt.error).line() + "\n"
         return text
 
     def finish(self, job: dict, kind: str, reason: str, message: str) -> None:

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from components import artifacts, release, storage
+from components import storage
+from components.core import filenames, release
 from components.runners import docker as docker_runner
 from tests.conftest import BANK_SCHEMA, ROOT, run_pipeline, sample_bank
 
@@ -143,9 +144,9 @@ def test_full_pipeline_in_containers_pushes_a_blessed_model(two_runs, images):
 def test_containerised_results_match_the_in_process_run(two_runs):
     root, codes = two_runs
     assert codes == {"containers": 0, "in_process": 0}
-    split = [storage.read_json(root / n / "runs" / "r1" / "split" / artifacts.SPLIT_SUMMARY) for n in ("containers", "in_process")]
+    split = [storage.read_json(root / n / "runs" / "r1" / "split" / filenames.SPLIT_SUMMARY) for n in ("containers", "in_process")]
     assert split[0] == split[1]
-    metrics = [storage.read_json(root / n / "runs" / "r1" / "evaluate" / artifacts.METRICS)["candidate"]
+    metrics = [storage.read_json(root / n / "runs" / "r1" / "evaluate" / filenames.METRICS)["candidate"]
                for n in ("containers", "in_process")]
     for key in ("accuracy", "auc", "precision", "recall", "f1"):
         assert metrics[0][key] == pytest.approx(metrics[1][key], abs=0.01), key
@@ -189,7 +190,7 @@ def test_a_container_killed_at_its_memory_limit_is_an_infrastructure_failure(tmp
 
 
 def test_container_limits_are_checked_when_given():
-    from components.errors import UsageError
+    from components.core.errors import UsageError
     from components.runners.docker import DockerOptions
 
     with pytest.raises(UsageError, match="--container-memory '4 GB' is not a size"):

@@ -1,4 +1,4 @@
-"""k8s_watch's reading of Job and pod status (the API server's JSON as it is) and of pod logs.
+"""kubernetes.watch's reading of Job and pod status (the API server's JSON as it is) and of pod logs.
 
 Objects here are the JSON a real API server returns for these states, written out: a real cluster cannot
 produce an OOM kill or a two-pod failure race on demand in milliseconds (tests/runners/test_kubernetes_cluster.py
@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from components import cli
-from components.runners import k8s_watch as watch
+from components.core import protocol
+from components.runners.kubernetes import watch
 
 
 def job(*conditions) -> dict:
@@ -56,13 +56,13 @@ class Follower:
 
 
 def test_the_deciding_record_comes_from_the_pod_that_decided():
-    chief = Follower("epoch 1", cli.Record(0, {"epochs_run": 3}).line())
+    chief = Follower("epoch 1", protocol.Record(0, {"epochs_run": 3}).line())
     other = Follower("epoch 1")  # a non-chief worker prints no record on success
-    assert watch.deciding_record(True, None, None, {"w0": chief, "w1": other}) == cli.Record(0, {"epochs_run": 3})
-    failed = Follower("ERROR x", cli.Record(5, None, "loss is NaN\nlower the learning rate").line())
-    aborted = Follower(cli.Record(75, None, "Collective ops is aborted").line())
+    assert watch.deciding_record(True, None, None, {"w0": chief, "w1": other}) == protocol.Record(0, {"epochs_run": 3})
+    failed = Follower("ERROR x", protocol.Record(5, None, "loss is NaN\nlower the learning rate").line())
+    aborted = Follower(protocol.Record(75, None, "Collective ops is aborted").line())
     record = watch.deciding_record(False, "w1", 5, {"w0": aborted, "w1": failed})
-    assert record == cli.Record(5, None, "loss is NaN\nlower the learning rate")  # message and code of one pod
+    assert record == protocol.Record(5, None, "loss is NaN\nlower the learning rate")  # message and code of one pod
     killed = watch.deciding_record(False, "w1", 137, {"w1": Follower("Killed")})
     assert killed.exit_code == 75 and killed.error.startswith("Killed (killed by signal 9")
     assert watch.deciding_record(False, None, None, {}) is None
@@ -74,10 +74,10 @@ def test_a_followed_log_is_echoed_with_its_prefix_but_not_its_record_line(caplog
     follower.stopped = __import__("threading").Event()
     with caplog.at_level(logging.INFO, logger="pipeline.k8s"):
         follower.emit("epoch 1 loss 0.4")
-        follower.emit(cli.Record(0, {"a": 1}).line())
+        follower.emit(protocol.Record(0, {"a": 1}).line())
         follower.stopped.set()
         follower.emit("after cancel")
-    assert "[train/1] epoch 1 loss 0.4" in caplog.text and cli.RECORD_MARKER not in caplog.text
+    assert "[train/1] epoch 1 loss 0.4" in caplog.text and protocol.RECORD_MARKER not in caplog.text
     assert "after cancel" not in caplog.text and len(follower.lines) == 2
 
 

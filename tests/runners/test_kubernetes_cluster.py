@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from components import artifacts, storage
+from components import storage
+from components.core import filenames
 from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT, run_pipeline
 
 KUBECONFIG = Path(os.environ.get("BANKPIPE_KUBECONFIG") or ROOT / ".cache" / "cluster" / "kubeconfig")
@@ -81,7 +82,7 @@ def new_id(name: str) -> str:
 
 
 def manifest(tmp_path: Path, run_id: str) -> dict:
-    return storage.read_json(tmp_path / "runs" / run_id / artifacts.MANIFEST)
+    return storage.read_json(tmp_path / "runs" / run_id / filenames.MANIFEST)
 
 
 def summary_metrics(out: str) -> dict[str, float]:
@@ -107,7 +108,7 @@ def wait_for(condition, what: str, process: subprocess.Popen | None = None, time
 
 
 def epochs_on_volume(cluster: Cluster, run_id: str) -> int:
-    history = cluster.volume() / "runs" / run_id / "train" / artifacts.HISTORY
+    history = cluster.volume() / "runs" / run_id / "train" / filenames.HISTORY
     try:
         return len(json.loads(history.read_text()))
     except (OSError, ValueError):
@@ -115,7 +116,7 @@ def epochs_on_volume(cluster: Cluster, run_id: str) -> int:
 
 
 def running_pods(cluster: Cluster, run_id: str, step: str) -> list[dict]:
-    from components.runners.k8s_render import run_selector
+    from components.runners.kubernetes.render import run_selector
 
     return [p for p in cluster.get("pods", run_selector(run_id, step)) if p["status"].get("phase") == "Running"]
 
@@ -130,7 +131,7 @@ def test_the_whole_pipeline_ends_blessed_as_in_process(cluster, tmp_path, capsys
     assert steps["train"]["result"]["strategy"] == "one_device" and steps["push"]["result"]["blessed"]
     pushed = cluster.volume() / "serving" / run_id.replace("-", "_") / "1" / "saved_model.pb"
     assert pushed.is_file()
-    lineage = storage.read_json(pushed.parent / artifacts.LINEAGE)  # the run's info reached the push pod
+    lineage = storage.read_json(pushed.parent / filenames.LINEAGE)  # the run's info reached the push pod
     assert lineage["run"]["run_id"] == run_id and lineage["run"]["data_sha256"] == storage.file_sha256(BANK_CSV)
 
 
@@ -150,7 +151,7 @@ def test_a_validation_failure_has_the_local_runners_exit_code_and_message(cluste
                               "--pipeline-root", str(tmp_path / "local"), "--serving-dir", str(tmp_path / "serving"))
     assert code == local_code == 4
     on_cluster = manifest(tmp_path, run_id)["steps"]["validate"]["error"]
-    local = storage.read_json(tmp_path / "local" / "local" / artifacts.MANIFEST)["steps"]["validate"]["error"]
+    local = storage.read_json(tmp_path / "local" / "local" / filenames.MANIFEST)["steps"]["validate"]["error"]
     # the same message, continuation lines included; only the paths differ (volume vs this machine)
     assert "month:" in local and "smarch" in local and len(local.splitlines()) > 1
     assert re.sub(r"/\S+", "PATH", on_cluster) == re.sub(r"/\S+", "PATH", local)
@@ -175,7 +176,7 @@ def test_a_deleted_train_pod_is_retried_and_resumes_from_its_checkpoint(cluster,
     out, err = process.communicate(timeout=900)
     assert process.returncode == 0, err[-3000:]
     assert "resuming train from epoch" in err and "gate: BLESSED" in out
-    epochs = [e["epoch"] for e in json.loads((cluster.volume() / "runs" / run_id / "train" / artifacts.HISTORY)
+    epochs = [e["epoch"] for e in json.loads((cluster.volume() / "runs" / run_id / "train" / filenames.HISTORY)
                                             .read_text())]
     assert epochs == list(range(1, 41))  # no epoch lost, none skipped
 
@@ -194,7 +195,7 @@ def test_losing_one_of_two_workers_recovers_the_run(cluster, tmp_path):
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 75)])
 def test_ctrl_c_and_sigterm_delete_the_runs_jobs_and_pods(cluster, tmp_path, sig, code):
-    from components.runners.k8s_render import run_selector
+    from components.runners.kubernetes.render import run_selector
 
     run_id = new_id("cancel")
     process = start(tmp_path, run_id)
@@ -210,7 +211,7 @@ def test_ctrl_c_and_sigterm_delete_the_runs_jobs_and_pods(cluster, tmp_path, sig
 def test_a_gpu_train_pod_is_scheduled_on_the_gpu_node_with_the_overlays_placement(cluster, tmp_path):
     """The node advertises nvidia.com/gpu as an extended resource (make cluster): the scheduler counts it
     like a real GPU. No GPU runs here, so the test stops the run once the train pod is placed."""
-    from components.runners.k8s_render import run_selector
+    from components.runners.kubernetes.render import run_selector
 
     node = json.loads(cluster.kubectl("get", "nodes", "-o", "json", namespaced=False))["items"][0]
     assert node["status"]["allocatable"].get("nvidia.com/gpu") == "1"
@@ -272,13 +273,13 @@ for path in sys.argv[1:]:
 def test_a_step_can_write_its_own_output_and_nothing_else_on_the_volume(cluster, tmp_path):
     """The validate step's pod as the runner renders it, its command replaced by a probe that writes into
     its own output, another run's folder, the serving folder and the volume's root."""
-    from components.runners import k8s_render
+    from components.runners.kubernetes import render
     from components.steps import validate
 
     run_id = new_id("readonly")
     own = f"/artifacts/runs/{run_id}/validate"
-    settings = k8s_render.Settings(cpu_request="100m", memory_request="256Mi")
-    job = k8s_render.render_step(validate.SPEC, [], settings, run_id, writable=[own])[0]
+    settings = render.Settings(cpu_request="100m", memory_request="256Mi")
+    job = render.render_step(validate.SPEC, [], settings, run_id, writable=[own])[0]
     container = job["spec"]["template"]["spec"]["containers"][0]
     container.update(command=["python", "-c", WRITE_PROBE], args=[f"{own}/ok.txt", "/artifacts/runs/other.txt",
                                                                      "/artifacts/serving/x.txt", "/artifacts/x.txt"])
@@ -303,7 +304,7 @@ def test_a_deadline_stops_the_step_as_an_infrastructure_failure(cluster, tmp_pat
 
 
 def test_missing_shared_objects_or_operator_are_usage_errors_before_any_job(cluster, tmp_path, capsys):
-    from components.runners.k8s_render import run_selector
+    from components.runners.kubernetes.render import run_selector
 
     run_id = new_id("missing")
     # the namespace "default" exists, but the overlay was not applied there: no claim for the artifacts

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from kubernetes.utils import parse_quantity
 
-from components.dag import PIPELINE
-from components.runners import k8s_render, k8s_tfjob
+from components.orchestration.dag import PIPELINE
+from components.runners.kubernetes import render, tfjob
 from tests.conftest import ROOT, run_pipeline
 
 # podFailurePolicy is GA since 1.31; 1.33 is a current release. Both are bundled with kubernetes-validate.
@@ -56,7 +56,7 @@ def validate_files(paths: list[Path]) -> None:
 def validate_object(obj: dict) -> None:
     for version in K8S_VERSIONS:
         if obj["kind"] == "TFJob":  # a custom resource: no bundled schema; its pod templates are core objects
-            for template in k8s_tfjob.pod_templates(obj).values():
+            for template in tfjob.pod_templates(obj).values():
                 kubernetes_validate.validate({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"},
                                               "template": template}, version, strict=True)
         else:
@@ -70,7 +70,7 @@ def through_client_models(obj: dict) -> None:
 
     api = client.ApiClient()
     objs = [{"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"}, "template": t}
-            for t in k8s_tfjob.pod_templates(obj).values()] if obj["kind"] == "TFJob" else [obj]
+            for t in tfjob.pod_templates(obj).values()] if obj["kind"] == "TFJob" else [obj]
     for item in objs:
         model = api._ApiClient__deserialize(item, f"V1{item['kind']}")  # the client's deserializer, by type
         assert api.sanitize_for_serialization(model) == item, f"{item['kind']} changes through the client's models"
@@ -80,7 +80,7 @@ def pod_specs(obj: dict) -> list[dict]:
     if obj["kind"] in ("Job", "Deployment"):
         return [obj["spec"]["template"]["spec"]]
     if obj["kind"] == "TFJob":
-        return [t["spec"] for t in k8s_tfjob.pod_templates(obj).values()]
+        return [t["spec"] for t in tfjob.pod_templates(obj).values()]
     return []
 
 
@@ -132,9 +132,9 @@ def test_dry_run_writes_valid_manifests_one_object_per_file(tmp_path, case):
         validate_object(obj)
         check_beyond_schema(obj)
         through_client_models(obj)
-        assert obj["metadata"]["labels"][k8s_render.LABEL_RUN] == k8s_render.run_key("Run_1")
-        assert obj["metadata"]["annotations"][k8s_render.ANNOTATION_RUN_ID] == "Run_1"
-    train = next(o for o in objects if o["metadata"]["labels"][k8s_render.LABEL_STEP] == "train"
+        assert obj["metadata"]["labels"][render.LABEL_RUN] == render.run_key("Run_1")
+        assert obj["metadata"]["annotations"][render.ANNOTATION_RUN_ID] == "Run_1"
+    train = next(o for o in objects if o["metadata"]["labels"][render.LABEL_STEP] == "train"
                  and o["kind"] != "Service")
     pod = pod_specs(train)[0]
     gpus = int(pod["containers"][0]["resources"]["limits"].get("nvidia.com/gpu", "0"))
@@ -155,13 +155,13 @@ def test_dry_run_writes_valid_manifests_one_object_per_file(tmp_path, case):
 
 def test_tfjob_has_the_operators_shape(tmp_path):
     objects = [yaml.safe_load(p.read_text()) for p in dry_run(tmp_path, *CASES["tfjob-4"]).glob("*.tfjob.yaml")]
-    (tfjob,) = objects
-    assert tfjob["apiVersion"] == "kubeflow.org/v1" and set(tfjob["spec"]) == {"runPolicy", "tfReplicaSpecs"}
-    worker = tfjob["spec"]["tfReplicaSpecs"]["Worker"]
+    (job,) = objects
+    assert job["apiVersion"] == "kubeflow.org/v1" and set(job["spec"]) == {"runPolicy", "tfReplicaSpecs"}
+    worker = job["spec"]["tfReplicaSpecs"]["Worker"]
     assert worker["replicas"] == 4 and worker["restartPolicy"] == "ExitCode"
     container = worker["template"]["spec"]["containers"][0]
     assert container["name"] == "tensorflow" and container["ports"][0]["name"] == "tfjob-port"
-    assert "--workers" not in container["args"]  # the operator writes TF_CONFIG, not k8s_entry
+    assert "--workers" not in container["args"]  # the operator writes TF_CONFIG, not kubernetes.entry
 
 
 @pytest.mark.parametrize("overlay", ["cpu", "gpu"])
@@ -169,7 +169,7 @@ def test_kustomize_output_is_valid(tmp_path, overlay):
     objects = kustomize(overlay)
     assert {o["kind"] for o in objects} == {"Namespace", "PersistentVolumeClaim", "ConfigMap", "ServiceAccount",
                                             "Role", "RoleBinding", "Deployment", "Service", "Job", "NetworkPolicy"}
-    files = k8s_render.write_manifests(objects, tmp_path / overlay)
+    files = render.write_manifests(objects, tmp_path / overlay)
     validate_files(files)
     for obj in objects:
         check_beyond_schema(obj)
@@ -182,12 +182,12 @@ def test_kustomize_output_is_valid(tmp_path, overlay):
 
 @pytest.mark.parametrize("overlay, flags", [("cpu", []), ("gpu", ["--gpus-per-worker", "1"])])
 def test_runner_renders_the_same_pods_as_kustomize(tmp_path, overlay, flags):
-    """The runner's own patching of the templates (k8s_render.strategic_merge) agrees with kustomize."""
+    """The runner's own patching of the templates (render.strategic_merge) agrees with kustomize."""
     by_step = {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in kustomize(overlay)
                if o["kind"] == "Job"}
     out = dry_run(tmp_path, *flags)
     for step in PIPELINE:
-        ours = yaml.safe_load((out / f"{k8s_render.job_name('Run_1', step.name)}.job.yaml").read_text())
+        ours = yaml.safe_load((out / f"{render.job_name('Run_1', step.name)}.job.yaml").read_text())
         theirs = by_step[step.name]
         for pod in (ours["spec"]["template"]["spec"], theirs["spec"]["template"]["spec"]):
             pod["containers"][0].pop("args")
@@ -204,7 +204,7 @@ def test_runner_renders_the_same_pods_as_kustomize(tmp_path, overlay, flags):
 def test_configured_gpu_placement_replaces_the_overlays(tmp_path):
     out = dry_run(tmp_path, "--gpus-per-worker", "1", "--gpu-node-selector", "pool=a100",
                   "--gpu-toleration", "dedicated=ml:NoSchedule")
-    pod = yaml.safe_load((out / f"{k8s_render.job_name('Run_1', 'train')}.job.yaml").read_text())["spec"]["template"]["spec"]
+    pod = yaml.safe_load((out / f"{render.job_name('Run_1', 'train')}.job.yaml").read_text())["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"pool": "a100"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
     validate_object({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"},
@@ -226,14 +226,14 @@ def test_default_pipeline_objects_need_no_more_rbac_than_the_role_grants():
 @pytest.mark.parametrize("run_id, key", [("20261126-064152", "20261126-064152"), ("Run_1", None),
                                          ("a" * 100, None)])
 def test_run_keys_are_dns_labels_and_distinct(run_id, key):
-    made = k8s_render.run_key(run_id)
+    made = render.run_key(run_id)
     assert made == key if key else made != run_id.lower()
-    assert len(k8s_render.job_name(run_id, "evaluate") + "-63") <= 63
-    assert k8s_render.run_key("Run_1") != k8s_render.run_key("run-1")
+    assert len(render.job_name(run_id, "evaluate") + "-63") <= 63
+    assert render.run_key("Run_1") != render.run_key("run-1")
 
 
 def test_host_paths_map_to_the_volume_and_the_images(tmp_path):
-    paths = k8s_render.PathMap(tmp_path / "runs", tmp_path / "serving")
+    paths = render.PathMap(tmp_path / "runs", tmp_path / "serving")
     assert paths.to_cluster(tmp_path / "runs" / "r" / "split", "--x") == "/artifacts/runs/r/split"
     assert paths.to_cluster(tmp_path / "serving", "--x") == "/artifacts/serving"
     assert paths.to_cluster(ROOT / "data" / "schema.pbtxt", "--schema") == "/app/data/schema.pbtxt"
@@ -252,16 +252,16 @@ def test_network_policies_deny_everything_but_the_workers_collectives_and_dns(tm
     deny = next(p for p in policies if p["spec"]["podSelector"] == {})
     assert sorted(deny["spec"]["policyTypes"]) == ["Egress", "Ingress"]
     assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]  # nothing allowed by default
-    pods = {o["metadata"]["labels"][k8s_render.LABEL_STEP]: o["spec"]["template"]["metadata"]["labels"]
+    pods = {o["metadata"]["labels"][render.LABEL_STEP]: o["spec"]["template"]["metadata"]["labels"]
             for o in map(lambda f: yaml.safe_load(f.read_text()), dry_run(tmp_path, "--workers", "2").glob("*.job.yaml"))}
     allowing = {step: [p["metadata"]["name"] for p in policies if p is not deny
                        and selects(p["spec"]["podSelector"], labels)] for step, labels in pods.items()}
     assert allowing == {"validate": [], "split": [], "train": ["bankpipe-train-workers"], "evaluate": [], "push": []}
     workers = next(p for p in policies if p["metadata"]["name"] == "bankpipe-train-workers")["spec"]
     assert all(selects(rule["from"][0]["podSelector"], pods["train"]) for rule in workers["ingress"])
-    assert [port["port"] for rule in workers["ingress"] for port in rule["ports"]] == [k8s_render.WORKER_PORT]
+    assert [port["port"] for rule in workers["ingress"] for port in rule["ports"]] == [render.WORKER_PORT]
     egress_ports = sorted((port["protocol"], port["port"]) for rule in workers["egress"] for port in rule["ports"])
-    assert egress_ports == [("TCP", 53), ("TCP", k8s_render.WORKER_PORT), ("UDP", 53)]
+    assert egress_ports == [("TCP", 53), ("TCP", render.WORKER_PORT), ("UDP", 53)]
     tensorboard = next(o for o in kustomize("cpu") if o["kind"] == "Deployment")["spec"]["template"]["spec"]
     args = tensorboard["containers"][0]["args"]
     assert args[args.index("--host") + 1] == "127.0.0.1"
@@ -271,11 +271,11 @@ def test_network_policies_deny_everything_but_the_workers_collectives_and_dns(tm
 
 def test_pods_get_cluster_paths_and_leave_lookups_to_the_pod(tmp_path):
     """The embedded data in the image, run folders on the volume; the deployed model and the previous
-    statistics are found by the pod (k8s_entry), which searches the volume's folders."""
+    statistics are found by the pod (kubernetes.entry), which searches the volume's folders."""
     out = dry_run(tmp_path)
-    args = {step.name: yaml.safe_load((out / f"{k8s_render.job_name('Run_1', step.name)}.job.yaml").read_text())[
+    args = {step.name: yaml.safe_load((out / f"{render.job_name('Run_1', step.name)}.job.yaml").read_text())[
         "spec"]["template"]["spec"]["containers"][0]["args"] for step in PIPELINE}
-    assert args["validate"][:10] == [k8s_render.ENTRY, "--pipeline-root", "/artifacts/runs", "--serving-dir",
+    assert args["validate"][:10] == [render.ENTRY, "--pipeline-root", "/artifacts/runs", "--serving-dir",
                                      "/artifacts/serving", "--run-id", "Run_1", "--model-name", "bank",
                                      "components.steps.validate"]
     assert args["validate"][args["validate"].index("--data") + 1] == "/app/data/bank.csv"

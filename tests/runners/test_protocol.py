@@ -11,9 +11,13 @@ import time
 
 import pytest
 
-from components import artifacts, cli, config as config_lib, storage
-from components.runners import common, local
-from components.spec import OUTPUT, ComponentSpec, Input, Param
+from components import storage
+from components.config import overrides, sections
+from components.core import filenames, protocol
+from components.core.interface import OUTPUT, ComponentSpec, Input, Param
+from components.orchestration import state
+from components.orchestration.run import run_steps
+from components.runners import local
 from components.steps import train
 from tests.runners.test_docker import client, images  # noqa: F401  (fixtures: the engine and the images)
 from tests.runners.test_kubernetes_cluster import KUBECONFIG, cluster  # noqa: F401  (fixture: the real cluster)
@@ -22,23 +26,23 @@ from tests.runners.test_kubernetes_cluster import KUBECONFIG, cluster  # noqa: F
 @pytest.fixture
 def damaged_run(tmp_path, trained_small):
     _, split_dir, _ = trained_small
-    run = common.Run("r1", tmp_path / "runs" / "r1", config_lib.PipelineConfig(),
+    run = state.Run("r1", tmp_path / "runs" / "r1", sections.PipelineConfig(),
                      {"data": None, "schema": None, "serving_dir": tmp_path / "serving"})
     shutil.copytree(split_dir, run.output_dir("split"))
-    (run.output_dir("split") / artifacts.FEATURES).write_text('{"label": "deposit", "numeric": [')
+    (run.output_dir("split") / filenames.FEATURES).write_text('{"label": "deposit", "numeric": [')
     return run
 
 
-def executor(name: str, run: common.Run):
+def executor(name: str, run: state.Run):
     if name == "in_process":
         return local.in_process
     if name == "workers":
         return local.with_workers(local.in_process, 2)
     if name == "kubernetes":
-        from components.runners import k8s_render, kubernetes
+        from components.runners.kubernetes import render, runner
 
-        settings = k8s_render.Settings(cpu_request="250m", memory_request="512Mi")
-        return kubernetes.executor(kubernetes.KubernetesOptions(settings, kubeconfig=str(KUBECONFIG),
+        settings = render.Settings(cpu_request="250m", memory_request="512Mi")
+        return runner.executor(runner.KubernetesOptions(settings, kubeconfig=str(KUBECONFIG),
                                                                 poll_seconds=1), run)
     from components.runners import docker
 
@@ -60,24 +64,24 @@ def test_a_failing_step_gives_the_same_record_and_manifest_error_under_every_run
         shutil.copytree(run.output_dir("split"), volume_split)
         run.run_dir = run.run_dir.parent / run.run_id
         shutil.copytree(volume_split, run.output_dir("split"))
-    config = config_lib.with_overrides(run.config, {"train.epochs": 1}).train
+    config = overrides.with_overrides(run.config, {"train.epochs": 1}).train
     inputs, outputs = {"split": run.output_dir("split")}, {OUTPUT: run.output_dir("train")}
     record = executor(runner, run)(train.SPEC, config, inputs, outputs)
-    features = run.output_dir("split") / artifacts.FEATURES
+    features = run.output_dir("split") / filenames.FEATURES
     assert record.exit_code == 3 and record.result is None
     assert record.error.startswith(f"{features} is not valid JSON (")
     assert record.error.endswith("delete it and re-run its component.")
     # ...and what every runner leaves behind is the same error record (a container's or pod's names the paths
     # it saw: the run folder at /artifacts/run, the volume's runs at /artifacts/runs), and the same manifest entry
     if runner == "kubernetes":
-        written = storage.read_json(volume_split.parent / "train" / artifacts.ERROR)
+        written = storage.read_json(volume_split.parent / "train" / filenames.ERROR)
         written["error"] = written["error"].replace("/artifacts/runs", str(run.run_dir.parent))
     else:
-        written = storage.read_json(run.output_dir("train") / artifacts.ERROR)
+        written = storage.read_json(run.output_dir("train") / filenames.ERROR)
         written["error"] = written["error"].replace("/artifacts/run/", f"{run.run_dir}/")
-    assert cli.Record(**{"result": None, **written}) == record
+    assert protocol.Record(**{"result": None, **written}) == record
     with pytest.raises(Exception) as raised:
-        common.run_steps(run, lambda *a: record, runner, specs=_train_only())
+        run_steps(run, lambda *a: record, runner, specs=_train_only())
     assert run.manifest["steps"]["train"]["error"] == record.error and raised.value.exit_code == 3
 
 

@@ -7,9 +7,10 @@ import urllib.request
 
 import pytest
 
-from components import artifacts, storage
-from components.config import SplitConfig, ValidateConfig
-from components.errors import DataError, InfraError, PipelineError, UsageError
+from components import storage
+from components.config.sections import SplitConfig, ValidateConfig
+from components.core import filenames
+from components.core.errors import DataError, InfraError, PipelineError, UsageError
 from components.steps import split, validate
 from tests.conftest import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
 from tests.steps.test_split import _records
@@ -32,7 +33,7 @@ def statistics(out, approx: bool = False) -> dict:
     """Per feature: its type and counts (to compare exactly) and its moments (within float tolerance when
     `approx`: put that side on the right of ==)."""
     result = {}
-    for feature in storage.load_statistics(out / artifacts.STATS).datasets[0].features:
+    for feature in storage.load_statistics(out / filenames.STATS).datasets[0].features:
         kind = feature.WhichOneof("stats")
         stats = getattr(feature, kind)
         counts = (feature.type, stats.common_stats.num_non_missing, stats.common_stats.num_missing)
@@ -94,8 +95,8 @@ def test_beam_split_writes_the_rows_and_shards_of_the_local_split(tmp_path):
     beam = run_split(BANK_CSV, tmp_path / "beam", beam_pipeline_args=DIRECT)
     assert beam["splits"] == memory["splits"]
     assert _records(tmp_path / "beam") == _records(tmp_path / "memory")
-    assert storage.read_json(tmp_path / "beam" / artifacts.FEATURES) == \
-        storage.read_json(tmp_path / "memory" / artifacts.FEATURES)
+    assert storage.read_json(tmp_path / "beam" / filenames.FEATURES) == \
+        storage.read_json(tmp_path / "memory" / filenames.FEATURES)
     assert sorted(p.name for p in (tmp_path / "beam" / "test").iterdir()) == \
         sorted(p.name for p in (tmp_path / "memory" / "test").iterdir())
     assert not (tmp_path / "beam" / ".beam-scratch").exists()
@@ -119,7 +120,7 @@ def test_bad_beam_pipeline_args_are_usage_errors(args, message):
 
 
 def test_jobs_get_a_name_and_on_flink_blocking_exchanges_unless_the_flags_say_otherwise():
-    from components.beam_runner import with_defaults
+    from components.beam.jobs import with_defaults
 
     assert with_defaults(["--runner=FlinkRunner"], "job") == [
         "--runner=FlinkRunner", "--job_name=job", "--execution_mode_for_batch=BATCH_FORCED"]

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from components import artifacts, storage
+from components import storage
+from components.config.sections import EvaluateConfig
+from components.core import filenames
+from components.core.errors import DataError
+from components.evaluation.metrics import binary_metrics, roc_auc
 from components.steps import evaluate
-from components.config import EvaluateConfig
-from components.errors import DataError
-from components.metrics import binary_metrics, roc_auc
 from tests.tensorboard_events import tags_by_run
 
 
@@ -28,7 +29,7 @@ def test_metrics_agree_with_scikit_learn():
 
 def run_evaluate(trained, out, baseline=None):
     root, split_dir, _ = trained
-    return evaluate.run(EvaluateConfig(), {"model": root / "train" / artifacts.MODEL, "split": split_dir,
+    return evaluate.run(EvaluateConfig(), {"model": root / "train" / filenames.MODEL, "split": split_dir,
                                            "baseline_model": baseline}, {"output": out})
 
 
@@ -38,17 +39,17 @@ def test_evaluate_scores_the_saved_model_and_writes_plots(trained_small, tmp_pat
     assert summary["baseline"] is None and summary["test_rows"] == 200 == candidate["examples"]
     assert 0.6 < candidate["accuracy"] <= 1 and 0.6 < candidate["auc"] <= 1
     assert sum(map(sum, candidate["confusion_matrix"])) == 200
-    assert storage.read_json(tmp_path / artifacts.METRICS) == summary
-    for name in artifacts.PLOTS:
+    assert storage.read_json(tmp_path / filenames.METRICS) == summary
+    for name in filenames.PLOTS:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    tags = set().union(*tags_by_run(tmp_path / artifacts.LOGS).values())
+    tags = set().union(*tags_by_run(tmp_path / filenames.LOGS).values())
     assert {"test/accuracy", "test/auc", "test/roc", "test/confusion_matrix"} <= tags
 
 
 def test_evaluate_decides_at_the_models_threshold_and_reports_calibration(trained_small, tmp_path):
     root, _, _ = trained_small
     summary = run_evaluate(trained_small, tmp_path)
-    recorded = storage.read_json(root / "train" / artifacts.MODEL / artifacts.MODEL_COLUMNS)["decision"]
+    recorded = storage.read_json(root / "train" / filenames.MODEL / filenames.MODEL_COLUMNS)["decision"]
     candidate, at_half = summary["candidate"], summary["candidate_at_0.5"]
     assert candidate["threshold"] == recorded["threshold"] and candidate["decision"] == recorded
     assert at_half["threshold"] == 0.5 and at_half["auc"] == candidate["auc"]
@@ -60,7 +61,7 @@ def test_evaluate_decides_at_the_models_threshold_and_reports_calibration(traine
 
 def test_baseline_is_scored_too(trained_small, tmp_path):
     root, _, _ = trained_small
-    summary = run_evaluate(trained_small, tmp_path, baseline=root / "train" / artifacts.MODEL)
+    summary = run_evaluate(trained_small, tmp_path, baseline=root / "train" / filenames.MODEL)
     assert summary["baseline"]["accuracy"] == pytest.approx(summary["candidate"]["accuracy"])
 
 
@@ -75,7 +76,8 @@ def test_corrupt_baseline_is_named(trained_small, tmp_path):
 def test_a_column_whose_type_changed_since_the_deployed_model_is_named(trained_small, tmp_path, bank_frame):
     """`age` arrives as text ("a41") while the deployed model was trained on it as a number: a clear error
     naming the column, not a crash while scoring."""
-    from components.config import SplitConfig, TrainConfig, ValidateConfig
+    from components.config.sections import SplitConfig, ValidateConfig
+    from components.config.train import TrainConfig
     from components.steps import split, train, validate
     from tests.conftest import sample_bank
 
@@ -83,9 +85,9 @@ def test_a_column_whose_type_changed_since_the_deployed_model_is_named(trained_s
     frame["age"] = "a" + frame["age"].astype(str)
     frame.to_csv(tmp_path / "text_age.csv", index=False)
     validate.run(ValidateConfig(), {"data": tmp_path / "text_age.csv", "schema": None}, {"output": tmp_path / "v"})
-    split.run(SplitConfig(), {"data": tmp_path / "text_age.csv", "schema": tmp_path / "v" / artifacts.SCHEMA},
+    split.run(SplitConfig(), {"data": tmp_path / "text_age.csv", "schema": tmp_path / "v" / filenames.SCHEMA},
               {"output": tmp_path / "s"})
-    train.run(TrainConfig(epochs=3, learning_rate=0.01), {"split": tmp_path / "s"}, {"output": tmp_path / "train"})
-    deployed = trained_small[0] / "train" / artifacts.MODEL
+    train.run(TrainConfig.of(epochs=3, learning_rate=0.01), {"split": tmp_path / "s"}, {"output": tmp_path / "train"})
+    deployed = trained_small[0] / "train" / filenames.MODEL
     with pytest.raises(DataError, match=r"column 'age' is text in the data but the deployed model .* as numbers"):
         run_evaluate((tmp_path, tmp_path / "s", None), tmp_path / "out", baseline=deployed)

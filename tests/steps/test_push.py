@@ -2,10 +2,13 @@ import shutil
 
 import pytest
 
-from components import artifacts, lookups, scoring, storage
+from components import storage
+from components.config.sections import PushConfig
+from components.core import filenames
+from components.core.errors import DataError, GateRefused
+from components.evaluation import scoring
+from components.registry import lookups
 from components.steps import push
-from components.config import PushConfig
-from components.errors import DataError, GateRefused
 from tests.conftest import BANK_SCHEMA, run_pipeline
 
 # Test metrics as evaluate writes them: 1,116 rows, 52.6% negatives.
@@ -47,12 +50,12 @@ def test_a_model_that_never_predicts_the_rare_class_is_refused():
 def model(trained_small, tmp_path):
     """A copy of a real exported SavedModel (push loads what it publishes)."""
     copy = tmp_path / "model"
-    shutil.copytree(trained_small[0] / "train" / artifacts.MODEL, copy)
+    shutil.copytree(trained_small[0] / "train" / filenames.MODEL, copy)
     return copy
 
 
 def fake_run(tmp_path, model, candidate, baseline=None, run_info=None, **config):
-    storage.write_json(tmp_path / "evaluate" / artifacts.METRICS, metrics_file(candidate, baseline))
+    storage.write_json(tmp_path / "evaluate" / filenames.METRICS, metrics_file(candidate, baseline))
     return push.run(PushConfig(**config), {"model": model, "metrics": tmp_path / "evaluate", "run_info": run_info},
                     {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
 
@@ -72,8 +75,8 @@ def test_blessed_models_get_increasing_versions_with_their_lineage(tmp_path, mod
     assert lookups.latest_version(tmp_path / "serving", "bank").name == "2"
     visible = sorted(p.name for p in (tmp_path / "serving" / "bank").iterdir() if not p.name.startswith(".push"))
     assert visible == ["1", "2"]  # no half-copied temporary directories left
-    assert "BLESSED" in (tmp_path / "push" / artifacts.GATE_TXT).read_text()
-    lineage = storage.read_json(tmp_path / "serving" / "bank" / "1" / artifacts.LINEAGE)
+    assert "BLESSED" in (tmp_path / "push" / filenames.GATE_TXT).read_text()
+    lineage = storage.read_json(tmp_path / "serving" / "bank" / "1" / filenames.LINEAGE)
     assert lineage["run"]["run_id"] == "r7" and lineage["version"] == 1 and lineage["test_metrics"]["auc"] == 0.92
     assert {c["name"] for c in lineage["gate"]} >= {"accuracy", "auc", "balanced accuracy"}
 
@@ -104,9 +107,9 @@ def test_refused_model_is_not_pushed_and_the_report_says_why(tmp_path, model):
         fake_run(tmp_path, another_model(model), dict(GOOD, accuracy=0.9, auc=0.80))
     assert caught.value.exit_code == 6
     assert lookups.versions(tmp_path / "serving" / "bank") == [1]
-    report = (tmp_path / "push" / artifacts.GATE_TXT).read_text()
+    report = (tmp_path / "push" / filenames.GATE_TXT).read_text()
     assert "REFUSED" in report and "-0.0500" in report
-    assert storage.read_json(tmp_path / "push" / artifacts.GATE_JSON)["blessed"] is False
+    assert storage.read_json(tmp_path / "push" / filenames.GATE_JSON)["blessed"] is False
 
 
 def test_a_failed_copy_leaves_no_version(tmp_path, model, monkeypatch):
@@ -155,7 +158,7 @@ def pushed_run(tmp_path, name, *flags):
     code = run_pipeline("--pipeline-root", str(tmp_path / "runs"), "--serving-dir", str(tmp_path / name),
                         "--run-id", name, "--epochs", "20", *flags)
     assert code == 0
-    return storage.read_json(tmp_path / "runs" / name / "evaluate" / artifacts.METRICS)["candidate"]
+    return storage.read_json(tmp_path / "runs" / name / "evaluate" / filenames.METRICS)["candidate"]
 
 
 @pytest.mark.e2e
@@ -169,7 +172,7 @@ def test_renamed_bank_data_with_unicode_categories_trains_pushes_and_scores_by_c
     assert abs(renamed["accuracy"] - original["accuracy"]) <= 0.005, (renamed, original)
     assert abs(renamed["auc"] - original["auc"]) <= 0.005
     model = tmp_path / "renamed" / "renamed" / "1"  # its own model, named after renamed.csv
-    record = storage.read_json(model / artifacts.MODEL_COLUMNS)
+    record = storage.read_json(model / filenames.MODEL_COLUMNS)
     assert record["inputs"]["emp.var.rate"] == "emp_var_rate" and record["inputs"]["class"] == "class_"
     assert record["inputs"]["état-civil"] == "etat_civil" and record["inputs"]["1loan"] == "c_1loan"
     scorer = scoring.Scorer(model, "the pushed model")
@@ -190,7 +193,7 @@ def test_metrics_without_a_gate_number_name_the_key_and_push_nothing(tmp_path, m
 
 def test_a_model_without_its_column_record_is_not_pushed(tmp_path, model):
     fake_run(tmp_path, model, GOOD)
-    (model / artifacts.MODEL_COLUMNS).unlink()
+    (model / filenames.MODEL_COLUMNS).unlink()
     with pytest.raises(DataError, match=r"does not record its input columns .*re-run train"):
         fake_run(tmp_path, model, GOOD)
     assert lookups.versions(tmp_path / "serving" / "bank") == [1]

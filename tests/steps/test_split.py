@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from components import artifacts, storage
+from components import storage
+from components.config.sections import SplitConfig
+from components.core import filenames
+from components.core.errors import DataError
 from components.steps import split
-from components.config import SplitConfig
-from components.errors import DataError
 from tests.conftest import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
 
 
@@ -19,22 +20,22 @@ def test_stratified_split_keeps_the_label_balance_and_is_deterministic():
     other = split.stratified_indices(labels, SplitConfig(seed=8))
     assert all(np.array_equal(first[k], again[k]) for k in first)
     assert not np.array_equal(first["train"], other["train"])
-    assert [len(first[k]) for k in artifacts.SPLITS] == [800, 100, 100]
-    assert [labels[first[k]].sum() for k in artifacts.SPLITS] == [80, 10, 10]
+    assert [len(first[k]) for k in filenames.SPLITS] == [800, 100, 100]
+    assert [labels[first[k]].sum() for k in filenames.SPLITS] == [80, 10, 10]
     assert len(np.unique(np.concatenate(list(first.values())))) == 1000  # disjoint and complete
 
 
 def test_npz_split_of_the_bank_data(tmp_path):
     summary = run_split(tmp_path)
-    assert [summary["splits"][k]["rows"] for k in artifacts.SPLITS] == [8929, 1116, 1117]
-    balance = [summary["splits"][k]["positive_fraction"] for k in artifacts.SPLITS]
+    assert [summary["splits"][k]["rows"] for k in filenames.SPLITS] == [8929, 1116, 1117]
+    balance = [summary["splits"][k]["positive_fraction"] for k in filenames.SPLITS]
     assert max(balance) - min(balance) < 0.01
-    arrays = storage.load_npz(tmp_path / "train" / artifacts.NPZ_NAME)
+    arrays = storage.load_npz(tmp_path / "train" / filenames.NPZ_NAME)
     assert arrays["deposit"].dtype == np.int64 and set(np.unique(arrays["deposit"])) == {0, 1}
     assert arrays["job"].dtype.kind == "U" and arrays["age"].dtype == np.float32
-    features = storage.read_json(tmp_path / artifacts.FEATURES)
+    features = storage.read_json(tmp_path / filenames.FEATURES)
     assert "age" in features["numeric"] and "job" in features["categorical"] and features["label"] == "deposit"
-    assert storage.read_json(tmp_path / artifacts.SPLIT_SUMMARY) == summary
+    assert storage.read_json(tmp_path / filenames.SPLIT_SUMMARY) == summary
 
 
 def test_tfrecord_split_is_gzipped_and_sharded(tmp_path):
@@ -64,7 +65,7 @@ def test_too_small_a_file_is_a_clear_error(tmp_path, bank_frame):
 def test_streaming_split_of_a_big_file_matches_the_in_memory_split(tmp_path):
     import tensorflow as tf
 
-    from components.errors import UsageError
+    from components.core.errors import UsageError
 
     memory = run_split(tmp_path / "memory", format="tfrecord", shards=3)
     streamed = run_split(tmp_path / "streamed", format="tfrecord", shards=3, stream_threshold_mb=0.1,
@@ -88,7 +89,7 @@ def _records(split_dir):
 
     return {name: sorted(map(row, tf.data.TFRecordDataset(storage.tfrecord_files(split_dir / name, name),
                                                          compression_type="GZIP")))
-            for name in artifacts.SPLITS}
+            for name in filenames.SPLITS}
 
 
 def _outcome(run):
@@ -115,4 +116,4 @@ def test_the_streaming_split_agrees_with_the_in_memory_split_on_files_in_the_wil
     assert streamed[1]["streamed"] and streamed[1]["splits"] == memory[1]["splits"]
     assert sum(s["positive"] for s in memory[1]["splits"].values()) == 1000
     assert _records(tmp_path / "streamed") == _records(tmp_path / "memory")
-    assert storage.read_json(tmp_path / "memory" / artifacts.FEATURES)["numeric"][0] == "age"  # stripped, no BOM
+    assert storage.read_json(tmp_path / "memory" / filenames.FEATURES)["numeric"][0] == "age"  # stripped, no BOM

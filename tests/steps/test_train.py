@@ -1,9 +1,11 @@
 import pytest
 
-from components import artifacts, storage
+from components import storage
+from components.config.sections import SplitConfig
+from components.config.train import TrainConfig
+from components.core import filenames
 from components.steps import split, train
-from components import training
-from components.config import SplitConfig, TrainConfig
+from components.training import loop
 from tests.conftest import BANK_SCHEMA
 from tests.tensorboard_events import tags_by_run
 
@@ -22,11 +24,11 @@ def trained(trained_small):
 def test_training_writes_model_history_and_result(trained):
     root, _, result = trained
     assert result["strategy"] == "one_device" and result["replicas"] == 1 and result["epochs_run"] == 4
-    history = storage.read_json(root / "train" / artifacts.HISTORY)
+    history = storage.read_json(root / "train" / filenames.HISTORY)
     assert [e["epoch"] for e in history] == [1, 2, 3, 4]
     assert history[-1]["loss"] < history[0]["loss"]
     assert {"val_loss", "val_accuracy", "learning_rate"} <= set(history[0])
-    assert (root / "train" / artifacts.MODEL / "saved_model.pb").is_file()
+    assert (root / "train" / filenames.MODEL / "saved_model.pb").is_file()
 
 
 def test_saved_model_signature_takes_raw_columns(trained):
@@ -34,7 +36,7 @@ def test_saved_model_signature_takes_raw_columns(trained):
     import tensorflow as tf
 
     root, _, _ = trained
-    serve = tf.saved_model.load(str(root / "train" / artifacts.MODEL)).signatures["serving_default"]
+    serve = tf.saved_model.load(str(root / "train" / filenames.MODEL)).signatures["serving_default"]
     inputs = serve.structured_input_signature[1]
     assert inputs["job"].dtype == tf.string and inputs["age"].dtype == tf.float32
     assert "deposit" not in inputs
@@ -52,7 +54,7 @@ def test_saved_model_signature_takes_raw_columns(trained):
 
 def test_tensorboard_has_train_and_validation_scalars_histograms_graph_and_hparams(trained):
     root, _, _ = trained
-    tags = tags_by_run(root / "train" / artifacts.LOGS)
+    tags = tags_by_run(root / "train" / filenames.LOGS)
     assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= tags["train"]
     assert {"epoch_loss", "epoch_accuracy"} <= tags["validation"]
     assert any(tag.endswith("kernel_0") or "kernel" in tag for tag in tags["train"])  # weight histograms
@@ -64,14 +66,14 @@ def test_tensorboard_has_train_and_validation_scalars_histograms_graph_and_hpara
 
 def test_training_from_tfrecord_shards(tmp_path, small_bank_csv):
     split_dir = make_split(tmp_path, small_bank_csv, "tfrecord")
-    result = train.run(TrainConfig(epochs=2, histogram_freq=0), {"split": split_dir}, {"output": tmp_path / "t"})
+    result = train.run(TrainConfig.of(epochs=2, histogram_freq=0), {"split": split_dir}, {"output": tmp_path / "t"})
     assert result["epochs_run"] == 2
-    assert (tmp_path / "t" / artifacts.MODEL / "saved_model.pb").is_file()
+    assert (tmp_path / "t" / filenames.MODEL / "saved_model.pb").is_file()
 
 
 def test_early_stopping_stops_before_the_epoch_limit(tmp_path, small_bank_csv):
     split_dir = make_split(tmp_path, small_bank_csv, "npz")
-    config = TrainConfig(epochs=60, patience=1, learning_rate=0.05, histogram_freq=0)
+    config = TrainConfig.of(epochs=60, patience=1, learning_rate=0.05, histogram_freq=0)
     result = train.run(config, {"split": split_dir}, {"output": tmp_path / "t"})
     assert result["epochs_run"] < 60
 
@@ -81,10 +83,10 @@ def test_early_stopping_stops_before_the_epoch_limit(tmp_path, small_bank_csv):
                                         ("crosses", "month"), ("crosses", "month**day"), ("crosses", "month*day/0"),
                                         ("crosses", "month*day/x"), ("checkpoint_secs", -1)])
 def test_model_options_out_of_range_are_refused(key, value):
-    from components.errors import UsageError
+    from components.core.errors import UsageError
 
     with pytest.raises(UsageError, match=key):
-        TrainConfig(**{key: value})
+        TrainConfig.of(**{key: value})
 
 
 def test_bins_signed_log_and_ensemble_export_one_model_with_the_raw_signature(tmp_path, small_bank_csv):
@@ -92,11 +94,11 @@ def test_bins_signed_log_and_ensemble_export_one_model_with_the_raw_signature(tm
     import tensorflow as tf
 
     split_dir = make_split(tmp_path, small_bank_csv, "npz")
-    config = TrainConfig(epochs=2, histogram_freq=0, numeric_bins=8, signed_log=True, ensemble=3,
+    config = TrainConfig.of(epochs=2, histogram_freq=0, numeric_bins=8, signed_log=True, ensemble=3,
                          weight_decay=0.001, steps_per_execution=4)
     train.run(config, {"split": split_dir}, {"output": tmp_path / "t"})
-    serve = tf.saved_model.load(str(tmp_path / "t" / artifacts.MODEL)).signatures["serving_default"]
-    rows = storage.load_npz(split_dir / "test" / artifacts.NPZ_NAME)
+    serve = tf.saved_model.load(str(tmp_path / "t" / filenames.MODEL)).signatures["serving_default"]
+    rows = storage.load_npz(split_dir / "test" / filenames.NPZ_NAME)
     inputs = {name: tf.constant(rows[name]) for name in serve.structured_input_signature[1]}
     out = serve(**inputs)
     assert set(out) == {"probabilities", "positive_probability", "label"}
@@ -107,11 +109,11 @@ def test_bins_signed_log_and_ensemble_export_one_model_with_the_raw_signature(tm
 def test_preprocessor_bins_are_adapted_on_the_training_rows():
     import numpy as np
 
-    from components.features import FeatureSpec
-    from components.model import Preprocessor
+    from components.data.features import FeatureSet
+    from components.model.preprocessing import Preprocessor
 
-    spec = FeatureSpec("y", ("x",), ("c",))
-    pre = Preprocessor(spec, TrainConfig(numeric_bins=4, signed_log=True))
+    spec = FeatureSet("y", ("x",), ("c",))
+    pre = Preprocessor(spec, TrainConfig.of(numeric_bins=4, signed_log=True))
     pre.adapt({"x": np.arange(100, dtype=np.float32), "c": np.array(["a", "b"] * 50)})
     assert pre.width == 1 + 4 + 3  # normalized value, 4 bins, 2 categories + out-of-vocabulary
     matrix = pre({"x": np.array([0.0, 99.0], np.float32), "c": np.array(["a", "zzz"])}).numpy()
@@ -122,15 +124,15 @@ def test_preprocessor_bins_are_adapted_on_the_training_rows():
 def test_in_memory_input_gives_the_streamed_batches(tmp_path, small_bank_csv):
     import numpy as np
 
-    from components import datasets
-    from components.features import FeatureSpec
-    from components.model import Preprocessor
+    from components.data.features import FeatureSet
+    from components.model.preprocessing import Preprocessor
+    from components.storage import datasets
 
     split_dir = make_split(tmp_path, small_bank_csv, "npz")
-    spec = FeatureSpec.from_dict(storage.read_json(split_dir / artifacts.FEATURES))
+    spec = FeatureSet.from_dict(storage.read_json(split_dir / filenames.FEATURES))
     pre = Preprocessor(spec)
-    pre.adapt(storage.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
-    cached = training.shuffled_batches(*training.in_memory_split(split_dir, "train", spec, pre), 64, shuffle_seed=3)
+    pre.adapt(storage.load_npz(split_dir / "train" / filenames.NPZ_NAME))
+    cached = loop.shuffled_batches(*loop.in_memory_split(split_dir, "train", spec, pre), 64, shuffle_seed=3)
     streamed = datasets.raw_batches(split_dir, "train", spec, 64, shuffle_seed=3)
     for (x, y), (raw, label) in zip(cached.take(5), streamed.take(5)):
         assert np.array_equal(y.numpy(), label.numpy())
@@ -140,7 +142,7 @@ def test_in_memory_input_gives_the_streamed_batches(tmp_path, small_bank_csv):
 @pytest.mark.parametrize("every, per_execution, expected", [(0, 128, 128), (10, 128, 10), (100, 64, 50),
                                                             (7, 4, 1), (256, 128, 128)])
 def test_steps_per_execution_divide_the_checkpoint_interval(every, per_execution, expected):
-    config = training.with_checkpoint_steps(TrainConfig(checkpoint_every_steps=every,
+    config = loop.with_checkpoint_steps(TrainConfig.of(checkpoint_every_steps=every,
                                                      steps_per_execution=per_execution))
     assert config.steps_per_execution == expected
     assert not every or every % config.steps_per_execution == 0
@@ -151,16 +153,16 @@ def test_crosses_one_hot_joint_values_seen_often_enough_and_skip_absent_columns(
 
     import numpy as np
 
-    from components.features import CROSS_MIN_COUNT
-    from components.errors import UsageError
-    from components.features import FeatureSpec
-    from components.model import Preprocessor
+    from components.config.grammars import CROSS_MIN_COUNT
+    from components.core.errors import UsageError
+    from components.data.features import FeatureSet
+    from components.model.preprocessing import Preprocessor
 
-    spec = FeatureSpec("y", ("day",), ("month",))
+    spec = FeatureSet("y", ("day",), ("month",))
     months = np.array(["may"] * 10 + ["jun"] * 10 + ["may"] * (CROSS_MIN_COUNT - 1))
     days = np.array([5.0] * 10 + [5.0] * 10 + [6.0] * (CROSS_MIN_COUNT - 1), np.float32)
     caplog.set_level(logging.INFO, logger="components.model")
-    pre = Preprocessor(spec, TrainConfig(crosses="month*day, month*weekday"))
+    pre = Preprocessor(spec, TrainConfig.of(crosses="month*day, month*weekday"))
     assert "feature cross month*weekday skipped: the data has no column weekday" in caplog.text
     pre.adapt({"day": days, "month": months})
     cross = pre.crosses[("month", "day")]
@@ -169,11 +171,11 @@ def test_crosses_one_hot_joint_values_seen_often_enough_and_skip_absent_columns(
     matrix = pre({"day": np.array([5.0, 6.0, 5.0], np.float32), "month": np.array(["jun", "may", "dec"])}).numpy()
     assert matrix[:, -3:].argmax(axis=1).tolist() == [2, 0, 0]  # jun|5; rare and unseen: out of vocabulary
 
-    weeks = Preprocessor(spec, TrainConfig(crosses="month*day/7"))
+    weeks = Preprocessor(spec, TrainConfig.of(crosses="month*day/7"))
     weeks.adapt({"day": days, "month": months})  # days 5 and 6 share the bucket 0 (days 0-6)
     assert weeks.crosses[("month", "day/7")].get_vocabulary() == ["[UNK]", "may|0", "jun|0"]
     with pytest.raises(UsageError, match="month is not numeric"):
-        Preprocessor(spec, TrainConfig(crosses="month/2*day"))
+        Preprocessor(spec, TrainConfig.of(crosses="month/2*day"))
 
 
 @pytest.mark.parametrize("every_secs, saved_each_epoch", [(0, True), (3600, False)])
@@ -188,11 +190,11 @@ def test_checkpoints_are_taken_with_the_early_stopping_state_when_the_clock_says
 
     class Observe(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            state = out / artifacts.EARLY_STOPPING / artifacts.STATE
-            checkpoint = tf.train.latest_checkpoint(str(out / artifacts.BACKUP / "chief"))
+            state = out / filenames.EARLY_STOPPING / filenames.STATE
+            checkpoint = tf.train.latest_checkpoint(str(out / filenames.BACKUP / "chief"))
             seen.append((storage.read_json(state)["epoch"] if state.exists() else None, checkpoint is not None))
 
-    training.train_and_evaluate(TrainConfig(epochs=3, patience=10, histogram_freq=0, checkpoint_secs=every_secs),
+    loop.fit_model(TrainConfig.of(epochs=3, patience=10, histogram_freq=0, checkpoint_secs=every_secs),
                              split_dir, out, tf.distribute.get_strategy(), extra_callbacks=[Observe()])
     assert seen == ([(1, True), (2, True), (3, True)] if saved_each_epoch else [(None, False)] * 3)
 
@@ -200,18 +202,19 @@ def test_checkpoints_are_taken_with_the_early_stopping_state_when_the_clock_says
 def test_whole_split_validation_gives_the_loss_and_accuracy_keras_evaluate_gives(tmp_path, small_bank_csv):
     import numpy as np
 
-    from components import train_callbacks
-    from components.features import FeatureSpec
-    from components.model import Preprocessor, build_classifier
+    from components.data.features import FeatureSet
+    from components.model.mlp import build_classifier
+    from components.model.preprocessing import Preprocessor
+    from components.training import callbacks
 
     split_dir = make_split(tmp_path, small_bank_csv, "npz")
-    spec = FeatureSpec.from_dict(storage.read_json(split_dir / artifacts.FEATURES))
+    spec = FeatureSet.from_dict(storage.read_json(split_dir / filenames.FEATURES))
     pre = Preprocessor(spec)
-    pre.adapt(storage.load_npz(split_dir / "train" / artifacts.NPZ_NAME))
+    pre.adapt(storage.load_npz(split_dir / "train" / filenames.NPZ_NAME))
     classifier = build_classifier(pre.width, TrainConfig())
-    classifier.fit(*training.in_memory_split(split_dir, "train", spec, pre), epochs=1, verbose=0)
-    features, labels = training.in_memory_split(split_dir, "validation", spec, pre)
-    callback = train_callbacks.whole_split_validation(features, labels)
+    classifier.fit(*loop.in_memory_split(split_dir, "train", spec, pre), epochs=1, verbose=0)
+    features, labels = loop.in_memory_split(split_dir, "validation", spec, pre)
+    callback = callbacks.whole_split_validation(features, labels)
     callback.set_model(classifier)
     callback.on_train_begin()
     logs = {}
@@ -229,7 +232,7 @@ def test_columns_of_any_spelling_and_unicode_categories_train_and_serve(tmp_path
     import numpy as np
     import tensorflow as tf
 
-    from components.config import ValidateConfig
+    from components.config.sections import ValidateConfig
     from components.steps import validate
     from tests.conftest import sample_bank
 
@@ -242,12 +245,12 @@ def test_columns_of_any_spelling_and_unicode_categories_train_and_serve(tmp_path
     frame.to_csv(tmp_path / "wild.csv", index=False)
     validate.run(ValidateConfig(), {"data": tmp_path / "wild.csv", "schema": None}, {"output": tmp_path / "v"})
     split.run(SplitConfig(format=fmt, shards=2), {"data": tmp_path / "wild.csv", "schema": tmp_path / "v" /
-                                                  artifacts.SCHEMA}, {"output": tmp_path / "s"})
-    train.run(TrainConfig(epochs=3, learning_rate=0.01), {"split": tmp_path / "s"}, {"output": tmp_path / "t"})
+                                                  filenames.SCHEMA}, {"output": tmp_path / "s"})
+    train.run(TrainConfig.of(epochs=3, learning_rate=0.01), {"split": tmp_path / "s"}, {"output": tmp_path / "t"})
     assert "feature cross month*day/4 skipped: column day is not numeric" in caplog.text
-    loaded = tf.saved_model.load(str(tmp_path / "t" / artifacts.MODEL))
+    loaded = tf.saved_model.load(str(tmp_path / "t" / filenames.MODEL))
     inputs = json.loads(loaded.columns().numpy().decode())["inputs"]
-    assert inputs == storage.read_json(tmp_path / "t" / artifacts.MODEL / artifacts.MODEL_COLUMNS)["inputs"]
+    assert inputs == storage.read_json(tmp_path / "t" / filenames.MODEL / filenames.MODEL_COLUMNS)["inputs"]
     assert {inputs[n] for n in names.values()} == {"age_client", "class_", "emp_var_rate", "call_duration",
                                                    "p_days", "campaign_n", "c_2nd", "etat_civil"}
     serve = loaded.signatures["serving_default"]
@@ -259,11 +262,11 @@ def test_columns_of_any_spelling_and_unicode_categories_train_and_serve(tmp_path
 
 
 def test_a_cross_the_user_wrote_that_buckets_text_is_a_usage_error(trained_small, tmp_path):
-    from components.errors import UsageError
-    from components.features import FeatureSpec
-    from components.model import Preprocessor
+    from components.core.errors import UsageError
+    from components.data.features import FeatureSet
+    from components.model.preprocessing import Preprocessor
 
-    spec = FeatureSpec("deposit", ("age",), ("job", "day"))
+    spec = FeatureSet("deposit", ("age",), ("job", "day"))
     Preprocessor(spec, TrainConfig())  # the defaults skip month*day/4: there is no month here
     with pytest.raises(UsageError, match=r"job\*day/4: day is not numeric.*write day alone"):
-        Preprocessor(spec, TrainConfig(crosses="job*day/4"))
+        Preprocessor(spec, TrainConfig.of(crosses="job*day/4"))

@@ -1,9 +1,10 @@
 import pytest
 
-from components import artifacts, storage
+from components import storage
+from components.config.sections import ValidateConfig
+from components.core import filenames
+from components.core.errors import AnomaliesError, DataError
 from components.steps import validate
-from components.config import ValidateConfig
-from components.errors import AnomaliesError, DataError
 from tests.conftest import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
 
 
@@ -15,11 +16,11 @@ def run_validate(data, out, schema=BANK_SCHEMA, previous=None, **config):
 def test_bank_data_matches_the_committed_schema(tmp_path):
     result = run_validate(BANK_CSV, tmp_path)
     assert result["rows"] == 11162 and result["anomalies"] == 0 and result["schema"] == "given"
-    for name in (artifacts.STATS, artifacts.SCHEMA, artifacts.ANOMALIES, artifacts.ANOMALIES_TXT):
+    for name in (filenames.STATS, filenames.SCHEMA, filenames.ANOMALIES, filenames.ANOMALIES_TXT):
         assert (tmp_path / name).stat().st_size > 0
-    html = (tmp_path / artifacts.STATS_HTML).read_text()
+    html = (tmp_path / filenames.STATS_HTML).read_text()
     assert "<facets-overview" in html and len(html) > 5000
-    stats = storage.load_statistics(tmp_path / artifacts.STATS)
+    stats = storage.load_statistics(tmp_path / filenames.STATS)
     assert {f.path.step[0] for f in stats.datasets[0].features} >= {"age", "job", "deposit"}
 
 
@@ -37,14 +38,14 @@ def test_each_anomaly_is_named_and_stops_with_exit_code_4(tmp_path, bank_frame):
     assert caught.value.exit_code == 4
     for column in ("job", "age", "balance", "deposit", "loan"):
         assert f"{column}:" in caught.value.message
-    report = (tmp_path / "out" / artifacts.ANOMALIES_TXT).read_text()
+    report = (tmp_path / "out" / filenames.ANOMALIES_TXT).read_text()
     assert "astronaut" in report and "loan" in report
 
 
 def test_schema_is_inferred_and_saved_when_none_is_given(tmp_path, small_bank_csv):
     result = run_validate(small_bank_csv, tmp_path, schema=None)
     assert result["schema"] == "inferred" and result["anomalies"] == 0
-    schema = storage.load_schema(tmp_path / artifacts.SCHEMA)
+    schema = storage.load_schema(tmp_path / filenames.SCHEMA)
     assert {f.name for f in schema.feature} == set(storage.read_csv(small_bank_csv).columns)
 
 
@@ -58,12 +59,12 @@ def test_drift_against_the_previous_run_is_reported(tmp_path, bank_frame):
     after["contact"] = "telephone"
     after_path = tmp_path / "after.csv"
     after.to_csv(after_path, index=False)
-    result = run_validate(after_path, tmp_path / "second", previous=tmp_path / "first" / artifacts.STATS)
+    result = run_validate(after_path, tmp_path / "second", previous=tmp_path / "first" / filenames.STATS)
     drifted = {line.split(":")[0] for line in result["drift"]}
     assert {"duration", "contact"} <= drifted and "age" not in drifted
-    assert "duration" in (tmp_path / "second" / artifacts.DRIFT_TXT).read_text()
+    assert "duration" in (tmp_path / "second" / filenames.DRIFT_TXT).read_text()
     with pytest.raises(AnomaliesError, match="drifted"):
-        run_validate(after_path, tmp_path / "third", previous=tmp_path / "first" / artifacts.STATS,
+        run_validate(after_path, tmp_path / "third", previous=tmp_path / "first" / filenames.STATS,
                      fail_on_drift=True)
 
 

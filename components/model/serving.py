@@ -1,0 +1,53 @@
+"""The exported model: preprocessing + classifier behind one serving signature that takes raw CSV columns
+(and the column record that predict and evaluate check a CSV against)."""
+from __future__ import annotations
+
+import json
+
+from components.data.columns import signature_names
+from components.data.features import FeatureSet
+from components.model.decision import Decision
+from components.model.preprocessing import Preprocessor
+
+
+def columns_record(spec: FeatureSet, decision: Decision | None = None) -> dict:
+    """What the model records about its inputs: CSV column -> signature input name, and each column's kind; and
+    its decision (threshold, rule, temperature), which its `label` output applies."""
+    return {"inputs": signature_names(spec.columns), "numeric": list(spec.numeric),
+            "categorical": list(spec.categorical), "label": spec.label, "decision": (decision or Decision()).to_dict()}
+
+
+def serving_module(preprocessor: Preprocessor, classifier, spec: FeatureSet, decision: Decision | None = None):
+    """A tf.Module whose `serving_default` takes raw columns (strings and numbers) and returns `probabilities`
+    ([no, yes]), `positive_probability` and `label` (1 when positive_probability >= the decision threshold).
+
+    Signature inputs carry TensorFlow names (`emp.var.rate` -> `emp_var_rate`); the mapping from CSV names is
+    the module's `columns()` (JSON) and, once exported, assets.extra/columns.json, with the decision."""
+    import tensorflow as tf
+
+    decision = decision or Decision()
+    module = tf.Module()
+    module.preprocessing = preprocessor.layers()
+    module.classifier = classifier
+    names = signature_names(spec.columns)
+    record = tf.constant(json.dumps(columns_record(spec, decision), ensure_ascii=False))
+    threshold, temperature = tf.constant(decision.threshold, tf.float32), tf.constant(decision.temperature, tf.float32)
+
+    def serve(**inputs):
+        probabilities = classifier(preprocessor({column: inputs[name] for column, name in names.items()}),
+                                   training=False)
+        if decision.temperature != 1.0:  # calibrated: the same ranking, probabilities nearer the truth
+            p = tf.clip_by_value(probabilities[:, 1], 1e-7, 1 - 1e-7)
+            positive = tf.sigmoid((tf.math.log(p) - tf.math.log1p(-p)) / temperature)
+            probabilities = tf.stack([1 - positive, positive], axis=-1)
+        positive = probabilities[:, 1]
+        return {"probabilities": probabilities, "positive_probability": positive,
+                "label": tf.cast(positive >= threshold, tf.int64)}
+
+    module.columns = tf.function(lambda: record, input_signature=[], autograph=False)
+    specs = {names[n]: tf.TensorSpec([None], tf.float32, name=names[n]) for n in spec.numeric}
+    specs.update({names[n]: tf.TensorSpec([None], tf.string, name=names[n]) for n in spec.categorical})
+    # No Python control flow depends on tensors here: AutoGraph would only slow the trace down.
+    module.serve = tf.function(serve, autograph=False)
+    module.serve.get_concrete_function(**specs)
+    return module, module.serve.get_concrete_function(**specs)

@@ -1,0 +1,142 @@
+"""What a run leaves for TensorBoard, so that `tensorboard --logdir <pipeline-root>` compares runs.
+
+Each run is one trial of the HParams dashboard: train writes the session (its hyperparameters, then its
+status) at its log root, `<run>/train/logs`, above the `train` and `validation` runs Keras writes there, so
+TensorBoard links their scalars to the trial. Test metrics live in evaluate's own logs, `<run>/evaluate/logs`:
+the metrics name them by a group relative to the session (`../../evaluate/logs`; TensorBoard joins and
+normalises the two paths), which is the pipeline's layout of step folders. Epochs are counted from 1 on every
+chart, as in the train log, and evaluate writes the test metrics at the final epoch's step, where the
+validation curves end.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from components import storage
+from components.config import overrides
+from components.core import digests, filenames
+from components.evaluation.metrics import TEST_METRICS
+
+# Hyperparameters: what shapes the model and its training. Operational knobs (checkpoint_secs, cache_rows,
+# histogram_freq, steps_per_execution, cpu_replicas, strategy, jit_compile) change speed, not the model.
+MODEL_HPARAMS = ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "epochs", "patience", "seed",
+                 "crosses", "numeric_bins", "signed_log", "ensemble", "weight_decay", "family", "deep_units",
+                 "dropout", "date_bins", "reduce_lr_patience", "decision_rule", "temperature_scaling")
+EXTRA_HPARAMS = ("global_batch", "replicas", "data")
+EVALUATE_GROUP = "../../evaluate/logs"  # from <run>/train/logs to <run>/evaluate/logs
+PUSH_GROUP = "../../push/logs"
+# (tag, group relative to the session, name shown in the dashboard)
+METRICS = (("epoch_loss", "validation", "validation loss"), ("epoch_accuracy", "validation", "validation accuracy"),
+           ("epoch_loss", "train", "training loss"), ("best/val_loss", "", "best validation loss"),
+           ("best/epoch", "", "best epoch"), ("epochs_run", "", "epochs run"),
+           *((f"test/{name}", EVALUATE_GROUP, f"test {name}") for name in TEST_METRICS),
+           ("gate/blessed", PUSH_GROUP, "gate: blessed (1) or refused (0)"))
+
+
+def hparam_values(config, replicas: int, global_batch: int, data: str) -> dict:
+    """The trial's hyperparameters: the model's config values, the global batch and the data's digest."""
+    flat = overrides.to_dict(config)
+    values = {key: flat[key] for key in MODEL_HPARAMS}
+    values.update(global_batch=global_batch, replicas=replicas, data=data)
+    return values
+
+
+def data_digest(split_dir: Path, limit_bytes: int = 1 << 28) -> str:
+    """A short SHA-256 over the split's training files (what the model learned from): runs on the same data
+    share it. Splits above `limit_bytes` are not read again for this: '' (not available)."""
+    files = sorted(p for p in (Path(split_dir) / "train").rglob("*") if p.is_file())
+    if not files or sum(p.stat().st_size for p in files) > limit_bytes:
+        return ""
+    return digests.value_digest(digests.tree_digests(Path(split_dir) / "train"))[:12]
+
+
+def start_session(logs_dir: Path, values: dict) -> None:
+    """The experiment's declaration (which hyperparameters and metrics to show) and this trial's values."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    # Each run is its own trial, named like the run (<run>/train/logs): hparams' default id (a hash of the
+    # values) would fold runs with equal hyperparameters into one trial.
+    trial = Path(logs_dir).resolve().parents[1].name
+    with tf.summary.create_file_writer(str(logs_dir)).as_default():
+        hp.hparams_config(hparams=[hp.HParam(name) for name in (*MODEL_HPARAMS, *EXTRA_HPARAMS)],
+                          metrics=[hp.Metric(tag, group=group, display_name=shown) for tag, group, shown in METRICS])
+        hp.hparams(values, trial_id=trial)
+
+
+def end_session(logs_dir: Path, succeeded: bool, history: list[dict]) -> None:
+    """The trial's status and the best epoch's numbers (the weights early stopping kept)."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api_pb2
+    from tensorboard.plugins.hparams import summary as hp_summary
+
+    status = api_pb2.STATUS_SUCCESS if succeeded else api_pb2.STATUS_FAILURE
+    with tf.summary.create_file_writer(str(logs_dir)).as_default():
+        last = len(history)
+        if history:
+            best = min(history, key=lambda e: e["val_loss"])
+            tf.summary.scalar("best/val_loss", best["val_loss"], step=last)
+            tf.summary.scalar("best/epoch", best["epoch"], step=last)
+        tf.summary.scalar("epochs_run", last, step=last)
+        tf.summary.experimental.write_raw_pb(hp_summary.session_end_pb(status).SerializeToString(), step=last)
+
+
+def final_epoch(model_dir: Path) -> int:
+    """The last epoch trained, from train's history.json beside the model (1 when there is none)."""
+    history = Path(model_dir).parent / filenames.HISTORY
+    entries = storage.read_json(history) if history.is_file() else []
+    return max((int(e["epoch"]) for e in entries), default=1)
+
+
+def write_test(logs_dir: Path, metrics: dict, images: dict[str, bytes], labels, scores, step: int) -> None:
+    """Test scalars and images at `step` (the final epoch), and the precision-recall curve."""
+    import tensorflow as tf
+    from tensorboard.plugins.pr_curve import summary as pr_summary
+
+    curve = pr_summary.pb("test/precision_recall", np.asarray(labels).astype(bool),
+                          np.clip(np.asarray(scores, np.float32), 0, 1), num_thresholds=101,
+                          display_name="test precision-recall")
+    with tf.summary.create_file_writer(str(logs_dir)).as_default():
+        for name in TEST_METRICS:
+            tf.summary.scalar(f"test/{name}", metrics[name], step=step)
+        for name, png in images.items():
+            tf.summary.image(f"test/{name.removesuffix('.png')}", tf.image.decode_png(png)[None], step=step)
+        tf.summary.experimental.write_raw_pb(curve.SerializeToString(), step=step)
+
+
+def write_gate(logs_dir: Path, blessed: bool) -> None:
+    """The gate's verdict, a metric of the run's trial (1 blessed, 0 refused)."""
+    import tensorflow as tf
+
+    with tf.summary.create_file_writer(str(logs_dir)).as_default():
+        tf.summary.scalar("gate/blessed", float(blessed), step=0)
+
+
+def epoch_callback(logs_dir: Path, histogram_freq: int):
+    """Keras' TensorBoard callback with epochs counted from 1 (as the log and history.json count them), and
+    the model's forward pass as the graph instead of the training loop (a while loop of steps_per_execution
+    steps says little about the model)."""
+    import tensorflow as tf
+
+    from components.model.keras_compat import keras
+
+    class EpochsFromOne(keras().callbacks.TensorBoard):
+        def on_epoch_end(self, epoch, logs=None):
+            # Histograms stay on epochs 1, 1 + freq, ... as before; only the step they are shown at moves.
+            self._log_epoch_metrics(epoch + 1, logs)
+            if self.histogram_freq and epoch % self.histogram_freq == 0:
+                self._log_weights(epoch + 1)
+
+        def _write_keras_model_train_graph(self):
+            inputs = getattr(self.model, "inputs", None)
+            if not inputs:
+                return super()._write_keras_model_train_graph()
+            forward = tf.function(lambda x: self.model(x, training=False), autograph=False)
+            graph = forward.get_concrete_function(tf.TensorSpec(inputs[0].shape, inputs[0].dtype)).graph
+            with self._train_writer.as_default(), tf.summary.record_if(True):
+                tf.summary.graph(graph)
+
+    return EpochsFromOne(str(logs_dir), histogram_freq=histogram_freq, write_graph=True)
+

@@ -1,0 +1,273 @@
+"""The trainer's core: the Keras model under a tf.distribute strategy, with TensorBoard, early stopping and
+resume; no flags, no step paths. components/steps/train.py is the step around it (spec, run, CLI).
+
+`train_and_evaluate(config, split_dir, workdir, strategy)` is the tested core; `export` writes the SavedModel
+whose signature takes raw columns.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import signal
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from components import storage
+from components.config.train import TrainConfig
+from components.core import filenames
+from components.core.errors import DataError, InfraError, TrainingError, UsageError
+from components.data.features import FeatureSet
+from components.model import teacher as teacher_lib
+from components.model.decision import decide
+from components.model.keras_compat import keras
+from components.model.mlp import build_classifier
+from components.model.preprocessing import Preprocessor
+from components.model.serving import serving_module
+from components.model.wide_deep import WideDeepPreprocessor, build_wide_deep
+from components.reports import tensorboard
+from components.storage import datasets
+from components.training import callbacks as callbacks_lib
+
+log = logging.getLogger(__name__)
+ADAPT_ROWS = 200_000  # means, variances and vocabularies settle long before this many rows
+
+
+def _fit_data(config: TrainConfig, split_dir: Path, spec: FeatureSet, preprocessor, train_raw, counts: dict,
+              global_batch: int) -> "FitData":
+    """The training and validation input: batches of the split kept in memory, or streamed from its files."""
+    in_memory = train_raw is not None
+    steps = math.ceil(counts["train"]["rows"] / global_batch)
+    if config.distill.teacher and not in_memory:
+        raise UsageError(f"train.teacher={config.distill.teacher} scores every training row out of fold, so it needs the "
+                         f"training split in memory: raise train.cache_rows above {counts['train']['rows']} (now "
+                         f"{config.execution.cache_rows}) on a single worker, or set train.teacher=''.")
+    if in_memory:
+        features, labels = train_raw
+        if config.distill.teacher:  # training time only: the targets change, the exported model does not
+            labels = teacher_lib.soft_labels(features, labels, raw_split(split_dir, "validation", spec), spec,
+                                             config.distill.teacher_weight, config.fit.seed)
+        return FitData(shuffled_batches(preprocessor(features), labels, global_batch, config.fit.seed), None, steps, None,
+                       Path(split_dir), in_memory_split(split_dir, "validation", spec, preprocessor))
+    return FitData(streamed_batches(split_dir, "train", spec, preprocessor, global_batch, config.fit.seed),
+                   streamed_batches(split_dir, "validation", spec, preprocessor, global_batch, None), steps,
+                   math.ceil(counts["validation"]["rows"] / global_batch), Path(split_dir))
+
+
+def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chief: bool = True,
+                       backup_root: Path | None = None, extra_callbacks: Sequence = ()):
+    """Fit on the train split with early stopping on validation; returns (serving module, signature, history).
+
+    workdir receives logs/ and history.json (non-chief workers pass a scratch directory); backup_root
+    (default workdir) the checkpoints and early-stopping state, which every worker must share.
+    extra_callbacks run after all of ours (bench/speed.py times whole epochs with one).
+    """
+    import tensorflow as tf
+
+    keras().utils.set_random_seed(config.fit.seed)
+    config = with_checkpoint_steps(config)
+    spec = FeatureSet.from_dict(storage.read_json(Path(split_dir) / filenames.FEATURES))
+    counts = storage.read_json(Path(split_dir) / filenames.SPLIT_SUMMARY)["splits"]
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config.fit.batch_size * replicas if config.fit.per_replica_batch else config.fit.batch_size
+    log.info("global batch %d (%d per replica x %d replicas)", global_batch, global_batch // replicas, replicas)
+
+    backup_root = Path(backup_root or workdir)
+    # A small split is preprocessed once and kept in memory: the lookups and bins then cost nothing per
+    # epoch. Multi-worker input keeps streaming, sharded by file (each worker reads only its shards).
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    in_memory = counts["train"]["rows"] <= config.execution.cache_rows and not multi_worker
+    log.info("input: %s", "preprocessed once, in memory" if in_memory else "streamed from the split files")
+
+    # Kept in memory, the training split is read once: its first rows are the adaptation sample.
+    train_raw = raw_split(split_dir, "train", spec) if in_memory else None
+    sample = ({name: values[:ADAPT_ROWS] for name, values in train_raw[0].items()} if in_memory else
+              datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1),
+                                filenames.split_path(split_dir, "train"))[0])
+    preprocessor = WideDeepPreprocessor(spec, config) if config.family == "wide_deep" else Preprocessor(spec, config)
+    preprocessor.adapt(sample)
+    del sample
+
+    with strategy.scope():
+        # XLA only on a single replica: a distributed step's collectives stay outside XLA on CPU workers.
+        jit = config.execution.jit_compile and replicas == 1 and not multi_worker
+        classifier = (build_wide_deep(preprocessor.layout, config, jit) if config.family == "wide_deep" else
+                      build_classifier(preprocessor.width, config, jit_compile=jit))
+    if chief:
+        tensorboard.start_session(Path(workdir) / filenames.LOGS, tensorboard.hparam_values(
+            config, replicas, global_batch, tensorboard.data_digest(Path(split_dir))))
+    data = _fit_data(config, split_dir, spec, preprocessor, train_raw, counts, global_batch)
+    del train_raw
+    history = _fit(classifier, config, data, workdir, backup_root, chief, strategy, list(extra_callbacks))
+    check_progress(history, counts["train"]["positive_fraction"], config)
+    decision = decide_on_validation(classifier, preprocessor, split_dir, spec, config)
+    module, signature = serving_module(preprocessor, classifier, spec, decision)
+    return module, signature, history
+
+
+def decide_on_validation(classifier, preprocessor, split_dir: Path, spec: FeatureSet, config: TrainConfig):
+    """The decision threshold (and temperature) from the validation split only: the test split stays unseen.
+    Read batch by batch, so a streamed split is never held whole."""
+    import numpy as np
+
+    scores, labels = [], []
+    for features, y in datasets.raw_batches(split_dir, "validation", spec, 8192):
+        scores.append(classifier(preprocessor(features), training=False).numpy()[:, 1])
+        labels.append(y.numpy())
+    return decide(np.concatenate(labels), np.concatenate(scores), config.decision.decision_rule, config.decision.payoffs,
+                               config.decision.temperature_scaling)
+
+
+def with_checkpoint_steps(config: TrainConfig) -> TrainConfig:
+    """Keras runs callbacks once per execution of `steps_per_execution` steps, so BackupAndRestore can only
+    save between executions: with `checkpoint_every_steps`, the steps per execution become the largest
+    divisor of it that is not above the configured value, and checkpoints land exactly every N steps."""
+    every = config.execution.checkpoint_every_steps
+    if not every:
+        return config
+    steps = max(d for d in range(1, min(every, config.execution.steps_per_execution) + 1) if every % d == 0)
+    return config.with_values(steps_per_execution=steps)
+
+
+def raw_split(split_dir: Path, split: str, spec: FeatureSet):
+    """(raw feature columns, labels) of a whole split, in file order."""
+    return datasets.to_numpy(datasets.raw_batches(split_dir, split, spec, 8192), filenames.split_path(split_dir, split))
+
+
+def in_memory_split(split_dir: Path, split: str, spec: FeatureSet, preprocessor: Preprocessor):
+    """(features matrix, labels) of a whole split, preprocessed once."""
+    features, labels = raw_split(split_dir, split, spec)
+    return preprocessor(features), labels
+
+
+def shuffled_batches(features, labels, batch_size: int, shuffle_seed: int):
+    """Shuffled (same seed and buffer as the streamed .npz input, so the same order), batched, repeated."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels))
+    dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.batch(batch_size).with_options(options).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def streamed_batches(split_dir: Path, split: str, spec: FeatureSet, preprocessor: Preprocessor, batch_size: int,
+                     shuffle_seed: int | None):
+    import tensorflow as tf
+
+    raw = datasets.raw_batches(split_dir, split, spec, batch_size, shuffle_seed)
+    return raw.map(lambda f, y: (preprocessor(f), y), num_parallel_calls=tf.data.AUTOTUNE) \
+              .repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def check_progress(history: dict, positive_fraction: float, config: TrainConfig) -> None:
+    """Fail when training diverged, or learned nothing beyond always predicting the label balance."""
+    losses = history.get("loss", [])
+    if any(not math.isfinite(v) for v in losses):
+        raise TrainingError(f"training diverged (loss {losses[-1]}): lower --learning-rate (now "
+                            f"{config.fit.learning_rate}) or check the data for extreme values.")
+    val_losses = history.get("val_loss", [])
+    p = min(max(positive_fraction, 1e-6), 1 - 1e-6)
+    prior_loss = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    if val_losses and min(val_losses) > 0.98 * prior_loss:
+        raise TrainingError(f"training made no progress: best validation loss {min(val_losses):.4f} is no better "
+                            f"than {prior_loss:.4f}, the loss of always predicting the label balance. Check the "
+                            f"data for extreme values (validate/stats.html shows each column's range) or "
+                            f"change --learning-rate (now {config.fit.learning_rate}).")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitData:
+    """Repeated datasets with explicit step counts: workers with uneven shards still take equal steps.
+    A split in memory is validated from `validation_rows` (features, labels) instead of `validation`."""
+    train: Any
+    validation: Any
+    steps: int
+    validation_steps: int | None
+    source: Path
+    validation_rows: tuple | None = None
+
+
+def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_root: Path, chief: bool,
+         strategy, extra_callbacks: list) -> dict:
+    import tensorflow as tf
+
+    k = keras()
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    # Workers must all save at the same epochs (their clocks differ), and step checkpoints need the
+    # early-stopping state of every epoch: both save it every epoch.
+    clock = callbacks_lib.CheckpointClock(0 if multi_worker or config.execution.checkpoint_every_steps else config.execution.checkpoint_secs)
+    backup = callbacks_lib.clocked_backup(backup_root / filenames.BACKUP, clock,
+                                          config.execution.checkpoint_every_steps // config.execution.steps_per_execution or "epoch")
+    early_stopping = callbacks_lib.resumable_early_stopping(backup_root / filenames.EARLY_STOPPING, config.fit.patience, chief,
+                                                            clock)
+    # Keras' validation pass sets up an iterator and a test loop every epoch (~10 ms, as long as the
+    # training steps of a bank epoch); a split in memory is scored in one call, before the callbacks
+    # that read val_loss.
+    validation = [callbacks_lib.whole_split_validation(*data.validation_rows)] if data.validation_rows else []
+    callbacks = [
+        k.callbacks.TerminateOnNaN(),
+        *validation,
+        # Epoch state (early stopping, history) is written before the checkpoint: after a kill between
+        # the two, the restart redoes that epoch and overwrites it, so the history never has a gap.
+        early_stopping,
+        # after the validation pass, which it reads; the learning rate it sets is saved with the optimizer
+        *([k.callbacks.ReduceLROnPlateau(factor=0.5, patience=config.fit.reduce_lr_patience, verbose=0)]
+          if config.fit.reduce_lr_patience else []),
+        callbacks_lib.learning_rate_to_logs(),
+        callbacks_lib.epoch_log(Path(workdir) / filenames.HISTORY if chief else None, config.fit.epochs),
+        *callbacks_lib.training_callbacks(config.fit.epochs, chief),  # steps within an epoch, when asked for
+        # BackupAndRestore and TensorBoard send non-chief workers' writes to temporary directories.
+        backup,
+        tensorboard.epoch_callback(Path(workdir) / filenames.LOGS, config.execution.histogram_freq),
+        *extra_callbacks,
+    ]
+    sigterm = callbacks_lib.stop_on_sigterm(backup, early_stopping, save=not multi_worker)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.getsignal(signal.SIGTERM) if main_thread else None
+    try:
+        history = classifier.fit(
+            data.train, validation_data=data.validation, steps_per_epoch=data.steps,
+            validation_steps=data.validation_steps, epochs=config.fit.epochs,
+            callbacks=callbacks + [sigterm] if main_thread else callbacks, verbose=0)
+    except Exception as exc:
+        raise _fit_error(exc, sigterm, multi_worker, data.source, backup_root) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous_handler or signal.SIG_DFL)
+    if chief:
+        callbacks_lib.clear(backup_root / filenames.EARLY_STOPPING)
+    return history.history
+
+
+def _fit_error(exc: Exception, sigterm, multi_worker: bool, source, backup_root: Path) -> Exception:
+    """What a failed fit means: stopped by SIGTERM (75, state saved), damaged data (3), a lost peer worker
+    (75, retryable); anything else is raised as it is."""
+    import tensorflow as tf
+
+    if sigterm.fired is not None:  # whatever TensorFlow made of the Preempted raised in the signal handler
+        sigterm.save_state()
+        return InfraError(f"training stopped: {sigterm.fired}; the checkpoint in {backup_root / filenames.BACKUP} "
+                          f"is complete. Re-run the same command (same --run-id) to resume.")
+    if isinstance(exc, (tf.errors.DataLossError, tf.errors.InvalidArgumentError)):
+        return DataError(f"cannot read the training data in {source}: {datasets.tf_error_text(exc)}. Re-run the "
+                         f"split component.")
+    if multi_worker and isinstance(exc, (tf.errors.UnavailableError, tf.errors.AbortedError,
+                                         tf.errors.CancelledError)):
+        # "Collective ops is aborted by: ... heartbeat timeout": a peer died. Retryable: every worker restarts
+        # and resumes from the last epoch checkpoint, which all of them saved together.
+        return InfraError(f"another training worker was lost ({datasets.tf_error_text(exc)}); every worker must "
+                          f"restart and resume from the checkpoint in {backup_root / filenames.BACKUP}. Re-run "
+                          f"(on Kubernetes the Job retries exit 75 by itself).")
+    return exc
+
+
+def export(module, signature, path: Path) -> None:
+    import tensorflow as tf
+
+    with storage.atomic_dir(path) as tmp:
+        tf.saved_model.save(module, str(tmp), signatures={"serving_default": signature})
+        # Beside the graph (TensorFlow Serving's assets.extra): readable without TensorFlow, by evaluate, push
+        # and any scoring code that has rows by their CSV column names.
+        storage.write_text(tmp / filenames.MODEL_COLUMNS, module.columns().numpy().decode("utf-8"))

@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: run test setup setup-dev lock images clean help docker-engine base-image wheels lint-docker test-images \
+.PHONY: run test lint setup setup-dev lock images clean help docker-engine base-image wheels lint-docker test-images \
         clean-images
 .DEFAULT_GOAL := help
 
@@ -19,6 +19,9 @@ run: setup  ## set up from the lock, then run the pipeline on the embedded bank 
 
 test: setup-dev test-images browser  ## set up with test tools (and the images, where Docker runs), run every test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup-dev  ## ruff: pyflakes, pycodestyle and import order over the whole tree (zero findings)
+	$(VENV)/bin/ruff check .
 
 setup: $(VENV)/.runtime  ## the runtime environment only
 setup-dev: $(VENV)/.dev  ## runtime + test and benchmark tools

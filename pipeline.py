@@ -3,8 +3,8 @@
     python pipeline.py --runner=local                      # the embedded bank data, in this process
     python pipeline.py --data other.csv --label y          # any CSV of this kind
 
-Flags become one PipelineConfig (defaults in components/config/sections.py); the DAG is components/orchestration/dag.py; the
-runner only decides where each step runs. Exit codes: see --help or the README.
+Flags become one PipelineConfig (defaults in components/config/); the DAG is components/orchestration/dag.py;
+the runner only decides where each step runs. Exit codes: see --help or the README.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from components.config.overrides import with_overrides
 from components.core import console, filenames
 from components.core.errors import DataError, UsageError
 from components.core.interface import DATA, SCHEMA, SERVING_DIR
-from components.evaluation.metrics import TEST_METRICS
 from components.orchestration.dag import PIPELINE
 from components.orchestration.run import run_steps
 from components.orchestration.state import Run
@@ -150,23 +149,6 @@ def make_run_id(requested: str | None) -> str:
     return run_id
 
 
-def warnings(manifest: dict) -> list[str]:
-    """What the log warned about and a reader must not miss: repeated at the end, where it does not scroll away."""
-    validated = manifest["steps"].get("validate", {}).get("result") or {}
-    found = []
-    if validated.get("duplicated_rows"):
-        found.append(f"warning: {validated['duplicated_rows']} duplicated rows in the data (kept; they may leak "
-                     f"between the splits)")
-    if validated.get("sampled"):
-        sampled = validated["sampled"]
-        found.append(f"warning: statistics of a sample of {sampled['rows_in_sample']} of "
-                     f"{sampled['rows_in_file']} rows (validate.big_data=beam computes exact ones)")
-    if validated.get("drift"):
-        found.append(f"warning: drift against the previous run in {len(validated['drift'])} column(s): "
-                     f"see validate/drift.txt")
-    return found
-
-
 def summary(manifest: dict, run_dir: Path) -> str:
     lines = [f"run {manifest['run_id']}: {manifest['status']}"]
     for spec in PIPELINE:  # DAG order, whatever order the manifest file keeps
@@ -176,22 +158,10 @@ def summary(manifest: dict, run_dir: Path) -> str:
         if step.get("cached_from"):
             note = f"reused from run {step['cached_from']}"
         lines.append(f"  {spec.name:<9} {step['status']:<10}{seconds}  {note}")
-    lines += warnings(manifest)
-    metrics = (manifest["steps"]["evaluate"].get("result") or {}).get("candidate")
-    if metrics:
-        lines.append("test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in
-                                                   TEST_METRICS))
-    gate = manifest["steps"]["push"]
-    result = gate.get("result") or {}
-    if result.get("dry_run"):
-        lines.append("dry run: manifests written, nothing submitted")
-    elif result.get("identical_to"):
-        lines.append(f"gate: BLESSED, nothing pushed: identical to version {Path(result['identical_to']).name} "
-                     f"({result['identical_to']})")
-    elif gate["status"] in ("succeeded", "cached"):
-        lines.append(f"gate: BLESSED, pushed to {result['pushed_to']}")
-    elif gate["status"] == "failed":
-        lines.append(f"gate: REFUSED, nothing pushed (see {run_dir / 'push' / filenames.GATE_TXT})")
+    for spec in PIPELINE:
+        record = manifest["steps"].get(spec.name, {})
+        if spec.summarize and record.get("status") in ("succeeded", "cached", "failed"):
+            lines += spec.summarize(record, run_dir / spec.name)
     lines.append(f"manifest: {run_dir / filenames.MANIFEST}")
     lines.append(f"inspect:  {Path(sys.executable).with_name('tensorboard')} --logdir {run_dir.parent}")
     return "\n".join(lines)

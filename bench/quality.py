@@ -121,7 +121,8 @@ def lightgbm_model(dataset: Dataset, seed: int, rows: np.ndarray, date: bool = T
 def score_lightgbm(dataset: Dataset, seed: int, date: bool = False) -> tuple[np.ndarray, np.ndarray]:
     indices = dataset.indices(seed)
     model = lightgbm_model(dataset, seed, indices["train"], date)
-    return dataset.labels[indices["test"]], model.predict_proba(lightgbm_frame(dataset, date).loc[indices["test"]])[:, 1]
+    return dataset.labels[indices["test"]], model.predict_proba(lightgbm_frame(dataset, date).loc[indices["test"]])[:,
+                                                                                                                    1]
 
 
 def run_model(name: str, dataset: Dataset, seed: int, overrides: dict, scratch: Path) -> dict:
@@ -172,7 +173,8 @@ def table(summary: dict, seeds: list[int]) -> str:
 def rules_table(runs: dict[str, list[dict]]) -> str:
     """Per model and decision rule (threshold chosen on validation): mean test threshold, accuracy, precision,
     recall, F1 and profit (payoffs PAYOFFS, per test split)."""
-    lines = [f"{'model / rule':<34} {'threshold':>9} {'accuracy':>8} {'precision':>9} {'recall':>7} {'F1':>6} {'profit':>7}"]
+    lines = [f"{'model / rule':<34} {'threshold':>9} {'accuracy':>8} {'precision':>9} {'recall':>7} {'F1':>6} "
+             f"{'profit':>7}"]
     for name, rows in runs.items():
         for rule in RULES if rows and rows[0].get("rules") else ():
             mean = {k: np.mean([r["rules"][rule][k] for r in rows]) for k in rows[0]["rules"][rule]}
@@ -212,7 +214,8 @@ def plot(runs: dict[str, list[dict]], path: Path, title: str) -> None:
         if metric == "accuracy":
             ax.axhline(TARGET_ACCURACY, linestyle=":", color="red", label=f"target {TARGET_ACCURACY}")
             ax.legend(fontsize=7, loc="lower left")
-        ax.set_title("test " + {"auc": "ROC AUC", "brier": "Brier score (lower: better calibrated)"}.get(metric, metric))
+        ax.set_title("test " + {"auc": "ROC AUC", "brier": "Brier score (lower: better calibrated)"}.get(metric,
+                                                                                                         metric))
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()

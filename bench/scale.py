@@ -101,11 +101,13 @@ def run_size(rows: int, work: Path, stream_all: bool, beam_args: str = "", paral
     force = {"validate": ["--beam-threshold-mb", "0.001"], "split": ["--stream-threshold-mb", "0.001"],
              "train (1 epoch)": ["--cache-rows", "0"]} if stream_all else {}
     steps = {
-        "validate": py + ["components.steps.validate", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
+        "validate": py + ["components.steps.validate", "--data", str(data), "--schema",
+                          str(ROOT / "data" / "schema.pbtxt"),
                           "--output", str(out / "validate")],
         "split": py + ["components.steps.split", "--data", str(data), "--schema", str(ROOT / "data" / "schema.pbtxt"),
                        "--format", "tfrecord", "--shards", "8", "--output", str(out / "split")],
-        "train (1 epoch)": py + ["components.steps.train", "--split", str(out / "split"), "--output", str(out / "train"),
+        "train (1 epoch)": py + ["components.steps.train", "--split", str(out / "split"), "--output",
+                                 str(out / "train"),
                                  "--epochs", "1", "--histogram-freq", "0"],
     }
     if beam_args:  # validate and split in process (as they run by default) and on the Beam runner

@@ -257,7 +257,8 @@ def main(argv=None) -> int:
             for name, overrides in variants.items():
                 rows[name].append(time_pipeline(dataset, seed, overrides, Path(scratch)))
             print(f"seed {seed}: " + ", ".join(f"{n} {r[-1]['steady_examples_per_s']:,.0f} ex/s "
-                                               f"acc {r[-1]['test_accuracy']:.4f}" for n, r in rows.items()), flush=True)
+                                               f"acc {r[-1]['test_accuracy']:.4f}" for n, r in rows.items()),
+                  flush=True)
         summary = summarise_throughput(rows)
         print(throughput_table(summary))
         e2e = [] if args.no_e2e else [end_to_end(Path(scratch), i, args.data, args.label)

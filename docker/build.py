@@ -82,7 +82,8 @@ def build_one(client, name: str, version: str, buildargs: dict[str, str]):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="*", metavar="NAME", help=f"images to build: {', '.join(release.IMAGE_KINDS)} (default: all)")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"images to build: {', '.join(release.IMAGE_KINDS)} (default: all)")
     p.add_argument("--base-image", default=LOCAL_BASE, help=f"BASE_IMAGE of every image (default: {LOCAL_BASE})")
     p.add_argument("--gpu-base-image", help="BASE_IMAGE of trainer-gpu, e.g. a CUDA image (default: --base-image)")
     p.add_argument("--wheels", type=Path, default=ROOT / ".cache" / "wheels", help="the wheel cache")

@@ -1,4 +1,4 @@
-# ── Headless browser for the data report's tests (tests/test_report.py) ────────────────────────────────
+# ── Headless browser for the data report's tests (tests/reports/test_data_report.py) ────────────────────────────────
 # Debian's chromium renders validate/report.html the way a reader's browser would; the tests skip without
 # it, except under CI where they fail. Installing needs root and Debian's apt repositories; idempotent.
 .PHONY: browser tensorboard

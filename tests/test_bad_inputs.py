@@ -8,7 +8,7 @@ from components import storage
 from components.config.sections import SplitConfig, ValidateConfig
 from components.core import filenames
 from components.steps import split, train, validate
-from tests.conftest import BANK_CSV, BANK_SCHEMA, run_pipeline, sample_bank
+from tests.helpers import BANK_CSV, BANK_SCHEMA, run_pipeline, sample_bank
 
 DOWNSTREAM = ("split", "train", "evaluate", "push")
 

@@ -1,5 +1,5 @@
 from components.core.errors import markdown_table
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_readme_exit_code_table_matches_errors_module():

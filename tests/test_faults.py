@@ -15,7 +15,7 @@ from components.core import filenames
 from components.core.errors import InfraError
 from components.registry import lookups, versions
 from components.steps import push, split, validate
-from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT
+from tests.helpers import BANK_CSV, BANK_SCHEMA, ROOT
 
 
 @pytest.fixture

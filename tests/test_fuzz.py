@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from components.core.errors import EXIT_CODES
 from components.steps import evaluate, split, train, validate
-from tests.conftest import BANK_SCHEMA
+from tests.helpers import BANK_SCHEMA
 
 COLUMNS = ["age", "job", "marital", "education", "default", "balance", "housing", "loan", "contact", "day",
            "month", "duration", "campaign", "pdays", "previous", "poutcome", "deposit"]
@@ -54,7 +54,8 @@ BANK_ROWS = [line.split(",") for line in (BANK_SCHEMA.parent / "bank.csv").read_
 @st.composite
 def mutated_bank_csvs(draw):
     """Real bank rows with a few cells replaced, columns dropped or rows cut: deeper paths than noise."""
-    rows = [list(r) for r in draw(st.lists(st.sampled_from(BANK_ROWS), min_size=draw(st.sampled_from([5, 150])), max_size=400))]
+    rows = [list(r) for r in draw(st.lists(st.sampled_from(BANK_ROWS), min_size=draw(st.sampled_from([5, 150])),
+                                           max_size=400))]
     header = list(COLUMNS)
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2, 4]))):
         row, col = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, len(header) - 1))

@@ -11,7 +11,7 @@ import pipeline
 from components import storage
 from components.core import filenames
 from components.registry import integrity, lookups
-from tests.conftest import BANK_CSV, ROOT, run_pipeline, sample_bank
+from tests.helpers import BANK_CSV, ROOT, run_pipeline, sample_bank
 from tests.tensorboard_events import get_json, tensorboard_server
 
 pytestmark = pytest.mark.e2e
@@ -161,7 +161,8 @@ def test_tensorboard_serves_the_runs_scalars(two_runs):
         assert "test/accuracy" in tags["evaluate/logs"]
 
 
-@pytest.mark.parametrize("module", ["pipeline", "components.steps.validate", "components.steps.split", "components.steps.train",
+@pytest.mark.parametrize("module", ["pipeline", "components.steps.validate", "components.steps.split",
+                                    "components.steps.train",
                                     "components.steps.evaluate", "components.steps.push"])
 def test_every_cli_explains_itself(module):
     done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT,

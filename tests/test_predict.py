@@ -11,7 +11,7 @@ import pytest
 from components import predict, storage
 from components.core import filenames
 from components.registry import integrity
-from tests.conftest import BANK_CSV
+from tests.helpers import BANK_CSV
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_cli_explains_itself():
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     done = subprocess.run([sys.executable, "-m", "components.predict", "--help"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)

@@ -4,7 +4,8 @@ The flags are TFX's `beam_pipeline_args`: Beam PipelineOptions passed through, e
 `--runner=FlinkRunner --flink_master=localhost:8081 --environment_type=LOOPBACK --parallelism=2`.
 This module parses them once (a bad value is a usage error), keeps Beam's LOOPBACK worker pool on
 loopback, checks that a Flink master or job server answers before submitting (else: run `make flink`),
-gives Flink jobs blocking data exchanges (see with_defaults), and turns a failed job into the domain error its DoFn raised, whatever the runner wrapped it in: the
+gives Flink jobs blocking data exchanges (see with_defaults), and turns a failed job into the domain error
+its DoFn raised, whatever the runner wrapped it in: the
 DirectRunner re-raises the DoFn's exception; Flink reports `RuntimeError("Pipeline ... failed in state
 FAILED: java.lang.RuntimeException: ... <Python traceback>")`.
 """

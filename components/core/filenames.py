@@ -52,7 +52,7 @@ GATE_JSON = "gate.json"
 GATE_TXT = "gate.txt"
 PUSH_LOCK = ".push.lock"           # in <serving_dir>/<model>/: serialises pushes of one model
 LINEAGE = "bankpipe-lineage.json"    # in each pushed version: the run, data, config and gate that made it
-VERSION_DIGESTS = "bankpipe-digests.json"  # in each pushed version: SHA-256 of its files (components/registry/integrity.py)
+VERSION_DIGESTS = "bankpipe-digests.json"  # in each pushed version: SHA-256 of its files (registry/integrity.py)
 
 
 def split_path(split_dir: Path, split: str) -> Path:

@@ -13,6 +13,7 @@ An input comes from one of three places:
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Callable
 
 
@@ -69,6 +70,8 @@ class ComponentSpec:
     distributed: bool = False               # may run as several workers (TF_CONFIG), on GPUs
     result_file: str = ""                   # the user-facing file run() writes its result to, which is then
                                             # the step's record on disk ('' = result.json)
+    # What the run summary says of this step, from its manifest record and its output directory.
+    summarize: Callable[[dict, Path], list[str]] | None = None
 
     @property
     def module(self) -> str:

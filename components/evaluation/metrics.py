@@ -85,7 +85,8 @@ INTERVAL_METRICS = {"accuracy": _accuracy, "auc": _auc}
 
 
 def intervals(labels: np.ndarray, scores: np.ndarray, baseline: np.ndarray | None = None, resamples: int = 200,
-              seed: int = 0, level: float = 0.95, thresholds: tuple[float, float] = (0.5, 0.5)) -> dict[str, list[float]]:
+              seed: int = 0, level: float = 0.95, thresholds: tuple[float, float] = (0.5, 0.5)) -> dict[str,
+                                                                                                        list[float]]:
     """Percentile-bootstrap intervals of accuracy and AUC; with `baseline`, of the paired difference
     scores - baseline on the same resampled rows (what the gate's comparison is worth on this many rows).
     `thresholds`: each model's own decision threshold (scores', baseline's), as its accuracy is counted."""
@@ -100,5 +101,6 @@ def intervals(labels: np.ndarray, scores: np.ndarray, baseline: np.ndarray | Non
                 value -= metric(labels[rows], baseline[rows], thresholds[1])
             draws[name].append(value)
     tail = (1 - level) / 2 * 100
-    return {name: [round(float(np.nanpercentile(values, tail)), 4), round(float(np.nanpercentile(values, 100 - tail)), 4)]
+    return {name: [round(float(np.nanpercentile(values, tail)), 4), round(float(np.nanpercentile(values, 100 - tail)),
+                                                                          4)]
             for name, values in draws.items()}

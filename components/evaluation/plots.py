@@ -47,7 +47,8 @@ def precision_recall_png(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]
     return _png(plt, fig)
 
 
-def confusion_png(matrix: list[list[int]], class_names: tuple[str, str] = ("no", "yes"), threshold: float = 0.5) -> bytes:
+def confusion_png(matrix: list[list[int]], class_names: tuple[str, str] = ("no", "yes"),
+                  threshold: float = 0.5) -> bytes:
     plt, (fig, ax) = _figure()
     values = np.asarray(matrix)
     ax.imshow(values, cmap="Blues")

@@ -43,7 +43,8 @@ class Preprocessor:
                                                                   name=f"{output_mode}_{self.names[name]}")
                         for name in spec.categorical}
         default_crosses = config.features.crosses == TrainConfig().features.crosses
-        kept = [columns for columns in parse_crosses(config.features.crosses) if self._cross_ok(columns, default_crosses)]
+        kept = [columns for columns in parse_crosses(config.features.crosses) if self._cross_ok(columns,
+                                                                                                default_crosses)]
         labels = signature_names("cross_" + "_x_".join(c.replace("/", "_by_") for c in columns) for columns in kept)
         self.crosses = {columns: keras().layers.StringLookup(output_mode=output_mode, name=label)
                         for columns, label in zip(kept, labels.values())}

@@ -28,7 +28,8 @@ def _frame(features: dict, spec: FeatureSet, categories: dict | None = None):
     for name in spec.categorical:
         values = pd.Series(np.asarray(features[name]).astype(str))
         frame[name] = pd.Categorical(values, categories=None if categories is None else categories[name])
-    month, day = feature_kinds.calendar({n: features[n] for n in spec.numeric}, {n: features[n] for n in spec.categorical}) \
+    month, day = feature_kinds.calendar({n: features[n] for n in spec.numeric},
+                                        {n: features[n] for n in spec.categorical}) \
         if categories is None else categories.get("__calendar__", (None, None))
     if month and day:
         frame["__day_of_year"] = feature_kinds.day_of_year(feature_kinds.month_index(features[month]), features[day])

@@ -178,7 +178,8 @@ def _tower(inputs, layout: Layout, config: TrainConfig, prefix: str):
             wide = [tf.reduce_sum(weights, axis=1)]
     for i, units in enumerate(deep_units(config)):
         x = k.layers.Dense(units, activation="relu", name=f"{prefix}hidden_{i}")(x)
-        x = k.layers.Dropout(config.wide_deep.dropout, name=f"{prefix}dropout_{i}")(x) if config.wide_deep.dropout else x
+        x = k.layers.Dropout(config.wide_deep.dropout,
+                             name=f"{prefix}dropout_{i}")(x) if config.wide_deep.dropout else x
     logit = k.layers.Dense(1, name=f"{prefix}deep_logit")(x)
     return k.layers.Add(name=f"{prefix}logit")([logit, *wide]) if wide else logit
 
@@ -193,7 +194,8 @@ def build_wide_deep(layout: Layout, config: TrainConfig, jit_compile: bool = Fal
     trained on the average co-adapt and lose the diversity that makes an ensemble worth it."""
     k = keras()
     inputs = k.Input(shape=(layout.dense + len(layout.vocabularies),), name="features")
-    members = [k.layers.Activation("sigmoid")(_tower(inputs, layout, config, f"m{i}_" if config.mlp.ensemble > 1 else ""))
+    members = [k.layers.Activation("sigmoid")(_tower(inputs, layout, config,
+                                                     f"m{i}_" if config.mlp.ensemble > 1 else ""))
                for i in range(config.mlp.ensemble)]
     positive = k.layers.Average()(members) if len(members) > 1 else members[0]
     outputs = k.layers.Concatenate(name="probabilities")([1 - positive, positive])

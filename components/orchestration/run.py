@@ -84,7 +84,8 @@ def _step(run: Run, execute: Executor, spec: ComponentSpec, use_cache: bool) -> 
     outputs = {OUTPUT: run.output_dir(spec.name), **{o.name: run.resolve(o.source) for o in spec.outputs}}
     config = spec.config_of(run.config)
     key = cache.step_key(config, input_contents(run, spec, inputs))
-    if _kept(run, spec, record, key, outputs[OUTPUT]) or (use_cache and _reused(run, spec, record, key, outputs[OUTPUT])):
+    if _kept(run, spec, record, key, outputs[OUTPUT]) or (use_cache and _reused(run, spec, record, key,
+                                                                                outputs[OUTPUT])):
         run.save_manifest()
         return
     log.info("── %s ──", spec.name)

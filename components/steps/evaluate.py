@@ -34,7 +34,7 @@ SPEC = ComponentSpec(
             Input("split", StepOutput("split"), "the split component's output directory"),
             Input("baseline_model", Lookup(lookups.deployed_model), "the deployed SavedModel to compare with",
                   required=False)),
-    result_file=filenames.METRICS)
+    result_file=filenames.METRICS, summarize=lambda record, output: summary_lines(record))
 
 
 def compare_with_deployed(baseline_dir: Path, features: dict, labels, candidate_scores, batch_size: int,
@@ -74,7 +74,8 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     candidate = binary_metrics(labels, scores, scorer.threshold)
     candidate.update(decision=scorer.decision, intervals=metrics.intervals(labels, scores,
                                                                            thresholds=(scorer.threshold, 0.5)))
-    log.info("candidate %s (test rows: %d; threshold %.4f, %s)", "  ".join(f"{k} {candidate[k]:.4f}" for k in TEST_METRICS),
+    log.info("candidate %s (test rows: %d; threshold %.4f, %s)",
+             "  ".join(f"{k} {candidate[k]:.4f}" for k in TEST_METRICS),
              len(labels), scorer.threshold, scorer.decision.get("rule"))
     calibration = {"candidate": {**metrics.reliability(labels, scores), "brier": candidate["brier"]}}
     curves = {"candidate": (labels, scores, candidate["auc"])}
@@ -98,7 +99,8 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     # test scalars at the final epoch's step, images, a PR curve
     tensorboard.write_test(out / filenames.LOGS, candidate, images, labels, scores,
                                 tensorboard.final_epoch(inputs["model"]))
-    seen_rows.save(out / filenames.SEEN_ROWS, seen_rows.seen_by_training(split_dir, spec))  # push keeps it with the version
+    seen_rows.save(out / filenames.SEEN_ROWS, seen_rows.seen_by_training(split_dir,
+                                                                         spec))  # push keeps it with the version
     summary = {"candidate": candidate, "candidate_at_0.5": binary_metrics(labels, scores),
                "calibration": calibration["candidate"],
                "baseline": (comparison or {}).get("baseline"), "comparison": comparison,
@@ -114,3 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def summary_lines(record: dict) -> list[str]:
+    metrics = (record.get("result") or {}).get("candidate")
+    return ["test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in TEST_METRICS)] if metrics else []

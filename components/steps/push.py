@@ -34,7 +34,7 @@ SPEC = ComponentSpec(
             Input("run_info", RUN_INFO, "the run's run.json (run id, data, config), kept as the version's lineage",
                   required=False)),
     outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),),
-    result_file=filenames.GATE_JSON)
+    result_file=filenames.GATE_JSON, summarize=lambda record, output: summary_lines(record, output))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +127,8 @@ def data_change(serving_dir: Path, model_name: str, run: dict | None) -> str | N
     if not run or not before or before.get("data_sha256") == run.get("data_sha256"):
         return None
     return (f"data changed: this run trained on {run.get('params', {}).get(DATA.name)} (sha256 "
-            f"{str(run.get('data_sha256'))[:12]}); version {deployed.name} on {before.get('params', {}).get(DATA.name)} "
+            f"{str(run.get('data_sha256'))[:12]}); version {deployed.name} on "
+            f"{before.get('params', {}).get(DATA.name)} "
             f"(sha256 {str(before.get('data_sha256'))[:12]})")
 
 
@@ -173,3 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def summary_lines(record: dict, output: Path) -> list[str]:
+    """The gate's verdict, and where the version went (or why nothing was pushed)."""
+    result = record.get("result") or {}
+    if result.get("dry_run"):
+        return ["dry run: manifests written, nothing submitted"]
+    if result.get("identical_to"):
+        return [f"gate: BLESSED, nothing pushed: identical to version {Path(result['identical_to']).name} "
+                f"({result['identical_to']})"]
+    if record["status"] in ("succeeded", "cached"):
+        return [f"gate: BLESSED, pushed to {result['pushed_to']}"]
+    return [f"gate: REFUSED, nothing pushed (see {output / filenames.GATE_TXT})"]

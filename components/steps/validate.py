@@ -38,7 +38,7 @@ SPEC = ComponentSpec(
             Input("schema", SCHEMA, "TFDV schema (.pbtxt); omitted: infer one and save it", required=False),
             Input("previous_statistics", Lookup(lookups.previous_statistics),
                   "stats.pb of an earlier run, to report drift", required=False)),
-    result_file=filenames.VALIDATE_RESULT)
+    result_file=filenames.VALIDATE_RESULT, summarize=lambda record, output: summary_lines(record))
 
 
 def _tfdv():
@@ -201,3 +201,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def summary_lines(record: dict) -> list[str]:
+    """What the log warned about and a reader must not miss: repeated at the end, where it does not scroll away."""
+    validated = record.get("result") or {}
+    found = []
+    if validated.get("duplicated_rows"):
+        found.append(f"warning: {validated['duplicated_rows']} duplicated rows in the data (kept; they may leak "
+                     f"between the splits)")
+    if validated.get("sampled"):
+        sampled = validated["sampled"]
+        found.append(f"warning: statistics of a sample of {sampled['rows_in_sample']} of "
+                     f"{sampled['rows_in_file']} rows (validate.big_data=beam computes exact ones)")
+    if validated.get("drift"):
+        found.append(f"warning: drift against the previous run in {len(validated['drift'])} column(s): "
+                     f"see validate/{filenames.DRIFT_TXT}")
+    return found

@@ -224,6 +224,7 @@ def training_callbacks(epochs: int, chief: bool, env: Mapping[str, str] | None =
         def on_train_batch_end(self, batch, logs=None):
             if self.ticker.due():
                 steps = (self.params or {}).get("steps")
-                progress.log.info("%s", step_line(self.epoch, epochs, batch + 1, steps, logs or {}, self.ticker.elapsed()))
+                progress.log.info("%s", step_line(self.epoch, epochs, batch + 1, steps, logs or {},
+                                                  self.ticker.elapsed()))
 
     return [StepProgress()]

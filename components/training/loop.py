@@ -40,15 +40,17 @@ def _fit_data(config: TrainConfig, split_dir: Path, spec: FeatureSet, preprocess
     in_memory = train_raw is not None
     steps = math.ceil(counts["train"]["rows"] / global_batch)
     if config.distill.teacher and not in_memory:
-        raise UsageError(f"train.teacher={config.distill.teacher} scores every training row out of fold, so it needs the "
-                         f"training split in memory: raise train.cache_rows above {counts['train']['rows']} (now "
-                         f"{config.execution.cache_rows}) on a single worker, or set train.teacher=''.")
+        raise UsageError(f"train.teacher={config.distill.teacher} scores every training row out of fold, so it "
+                         f"needs the training split in memory: raise train.cache_rows above "
+                         f"{counts['train']['rows']} (now {config.execution.cache_rows}) on a single worker, or set "
+                         f"train.teacher=''.")
     if in_memory:
         features, labels = train_raw
         if config.distill.teacher:  # training time only: the targets change, the exported model does not
             labels = teacher_lib.soft_labels(features, labels, raw_split(split_dir, "validation", spec), spec,
                                              config.distill.teacher_weight, config.fit.seed)
-        return FitData(shuffled_batches(preprocessor(features), labels, global_batch, config.fit.seed), None, steps, None,
+        return FitData(shuffled_batches(preprocessor(features), labels, global_batch, config.fit.seed), None, steps,
+                       None,
                        Path(split_dir), in_memory_split(split_dir, "validation", spec, preprocessor))
     return FitData(streamed_batches(split_dir, "train", spec, preprocessor, global_batch, config.fit.seed),
                    streamed_batches(split_dir, "validation", spec, preprocessor, global_batch, None), steps,
@@ -115,7 +117,8 @@ def decide_on_validation(classifier, preprocessor, split_dir: Path, spec: Featur
     for features, y in datasets.raw_batches(split_dir, "validation", spec, 8192):
         scores.append(classifier(preprocessor(features), training=False).numpy()[:, 1])
         labels.append(y.numpy())
-    return decide(np.concatenate(labels), np.concatenate(scores), config.decision.decision_rule, config.decision.payoffs,
+    return decide(np.concatenate(labels), np.concatenate(scores), config.decision.decision_rule,
+                  config.decision.payoffs,
                                config.decision.temperature_scaling)
 
 
@@ -197,10 +200,13 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     # Workers must all save at the same epochs (their clocks differ), and step checkpoints need the
     # early-stopping state of every epoch: both save it every epoch.
-    clock = callbacks_lib.CheckpointClock(0 if multi_worker or config.execution.checkpoint_every_steps else config.execution.checkpoint_secs)
+    execution = config.execution
+    clock = callbacks_lib.CheckpointClock(0 if multi_worker or execution.checkpoint_every_steps
+                                          else execution.checkpoint_secs)
     backup = callbacks_lib.clocked_backup(backup_root / filenames.BACKUP, clock,
-                                          config.execution.checkpoint_every_steps // config.execution.steps_per_execution or "epoch")
-    early_stopping = callbacks_lib.resumable_early_stopping(backup_root / filenames.EARLY_STOPPING, config.fit.patience, chief,
+                                          execution.checkpoint_every_steps // execution.steps_per_execution or "epoch")
+    early_stopping = callbacks_lib.resumable_early_stopping(backup_root / filenames.EARLY_STOPPING,
+                                                            config.fit.patience, chief,
                                                             clock)
     # Keras' validation pass sets up an iterator and a test loop every epoch (~10 ms, as long as the
     # training steps of a bank epoch); a split in memory is scored in one call, before the callbacks

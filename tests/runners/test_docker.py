@@ -16,7 +16,7 @@ import pytest
 from components import storage
 from components.core import filenames, release
 from components.runners import docker as docker_runner
-from tests.conftest import BANK_SCHEMA, ROOT, run_pipeline, sample_bank
+from tests.helpers import BANK_SCHEMA, ROOT, run_pipeline, sample_bank
 
 IMAGES = ("bankpipe-data", "bankpipe-trainer", "bankpipe-trainer-gpu")
 TAG = release.version()
@@ -144,7 +144,8 @@ def test_full_pipeline_in_containers_pushes_a_blessed_model(two_runs, images):
 def test_containerised_results_match_the_in_process_run(two_runs):
     root, codes = two_runs
     assert codes == {"containers": 0, "in_process": 0}
-    split = [storage.read_json(root / n / "runs" / "r1" / "split" / filenames.SPLIT_SUMMARY) for n in ("containers", "in_process")]
+    split = [storage.read_json(root / n / "runs" / "r1" / "split" / filenames.SPLIT_SUMMARY) for n in ("containers",
+                                                                                                       "in_process")]
     assert split[0] == split[1]
     metrics = [storage.read_json(root / n / "runs" / "r1" / "evaluate" / filenames.METRICS)["candidate"]
                for n in ("containers", "in_process")]

@@ -19,8 +19,8 @@ from components.orchestration import state
 from components.orchestration.run import run_steps
 from components.runners import local
 from components.steps import train
+from tests.runners.kubernetes.test_kubernetes_cluster import KUBECONFIG, cluster  # noqa: F401  (fixture: the real cluster)
 from tests.runners.test_docker import client, images  # noqa: F401  (fixtures: the engine and the images)
-from tests.runners.test_kubernetes_cluster import KUBECONFIG, cluster  # noqa: F401  (fixture: the real cluster)
 
 
 @pytest.fixture

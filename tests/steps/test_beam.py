@@ -12,7 +12,7 @@ from components.config.sections import SplitConfig, ValidateConfig
 from components.core import filenames
 from components.core.errors import DataError, InfraError, PipelineError, UsageError
 from components.steps import split, validate
-from tests.conftest import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
+from tests.helpers import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
 from tests.steps.test_split import _records
 
 FLINK_REST = "http://127.0.0.1:8081"

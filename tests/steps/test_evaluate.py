@@ -79,7 +79,7 @@ def test_a_column_whose_type_changed_since_the_deployed_model_is_named(trained_s
     from components.config.sections import SplitConfig, ValidateConfig
     from components.config.train import TrainConfig
     from components.steps import split, train, validate
-    from tests.conftest import sample_bank
+    from tests.helpers import sample_bank
 
     frame = sample_bank(bank_frame, 600)
     frame["age"] = "a" + frame["age"].astype(str)

@@ -9,7 +9,7 @@ from components.core.errors import DataError, GateRefused
 from components.evaluation import scoring
 from components.registry import lookups
 from components.steps import push
-from tests.conftest import BANK_SCHEMA, run_pipeline
+from tests.helpers import BANK_SCHEMA, run_pipeline
 
 # Test metrics as evaluate writes them: 1,116 rows, 52.6% negatives.
 GOOD = {"accuracy": 0.86, "auc": 0.92, "confusion_matrix": [[510, 78], [78, 450]]}

@@ -6,7 +6,7 @@ from components.config.sections import SplitConfig
 from components.core import filenames
 from components.core.errors import DataError
 from components.steps import split
-from tests.conftest import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
+from tests.helpers import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
 
 
 def run_split(out, data=BANK_CSV, **config):

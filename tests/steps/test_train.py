@@ -6,7 +6,7 @@ from components.config.train import TrainConfig
 from components.core import filenames
 from components.steps import split, train
 from components.training import loop
-from tests.conftest import BANK_SCHEMA
+from tests.helpers import BANK_SCHEMA
 from tests.tensorboard_events import tags_by_run
 
 
@@ -234,7 +234,7 @@ def test_columns_of_any_spelling_and_unicode_categories_train_and_serve(tmp_path
 
     from components.config.sections import ValidateConfig
     from components.steps import validate
-    from tests.conftest import sample_bank
+    from tests.helpers import sample_bank
 
     caplog.set_level("INFO", logger="components.model")
     names = {"age": "âge client", "job": "class", "balance": "emp.var.rate", "duration": "call-duration",

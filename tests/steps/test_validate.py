@@ -5,7 +5,7 @@ from components.config.sections import ValidateConfig
 from components.core import filenames
 from components.core.errors import AnomaliesError, DataError
 from components.steps import validate
-from tests.conftest import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
+from tests.helpers import BANK_CSV, BANK_SCHEMA, CSV_VARIANTS, sample_bank, variant_csv
 
 
 def run_validate(data, out, schema=BANK_SCHEMA, previous=None, **config):

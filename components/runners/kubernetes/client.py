@@ -35,7 +35,8 @@ def preflight(cluster: watch.Cluster) -> None:
     except ApiException as exc:
         if exc.status == 404:
             raise UsageError(f"namespace {cluster.namespace} has no PersistentVolumeClaim {PVC}: install the "
-                             f"shared objects first: kubectl apply -k k8s/overlays/cpu (or k8s/overlays/gpu).") from None
+                             f"shared objects first: kubectl apply -k k8s/overlays/cpu (or k8s/overlays/gpu)."
+                             ) from None
         raise api_error(exc, f"PersistentVolumeClaim {PVC}") from None
     except urllib3.exceptions.HTTPError as exc:
         raise unreachable(exc) from None

@@ -46,7 +46,8 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, str, list[str]]:
     argv = list(argv)
     split = next((i for i, a in enumerate(argv) if a.startswith("components.")), None)
     if split is None:
-        raise SystemExit("usage: python -m components.runners.kubernetes.entry [options] components.steps.<name> ARGS...")
+        raise SystemExit("usage: python -m components.runners.kubernetes.entry [options] "
+                         "components.steps.<name> ARGS...")
     p = argparse.ArgumentParser(prog="python -m components.runners.kubernetes.entry")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--worker-job")

@@ -126,7 +126,8 @@ class PathMap:
 
     def to_host(self, value):
         """Volume paths in a step's record, as this machine names them (the local runner's wording)."""
-        return replace_paths(value, [(ARTIFACTS / "runs", self.pipeline_root), (ARTIFACTS / "serving", self.serving_dir)])
+        return replace_paths(value, [(ARTIFACTS / "runs", self.pipeline_root), (ARTIFACTS / "serving",
+                                                                                self.serving_dir)])
 
 
 def strategic_merge(base, patch):

@@ -113,7 +113,8 @@ def _tolerations(values: list[str] | None) -> list | None:
 
 def options_from(args: argparse.Namespace) -> KubernetesOptions:
     overlay = "gpu" if args.gpus_per_worker > 0 else "cpu"
-    settings = Settings(namespace=args.namespace or render.overlay_namespace(overlay), image_registry=args.image_registry,
+    settings = Settings(namespace=args.namespace or render.overlay_namespace(overlay),
+                        image_registry=args.image_registry,
                         image_tag=args.image_tag or release.version(), gpus_per_worker=args.gpus_per_worker,
                         workers=args.workers, trainer=args.trainer, backoff_limit=args.backoff_limit,
                         deadline_seconds=args.job_deadline, ttl_seconds=args.job_ttl,

@@ -3,7 +3,7 @@
 project's images loaded and k8s/overlays/cpu applied. `.ci/run` starts it, so under CI these tests must run.
 
 Which Kubernetes tests use which: everything a real cluster produces on demand is here (runs, failures,
-multi-worker DNS, pod deletion, cancellation, GPU scheduling, TensorBoard); tests/runners/test_kubernetes_runner.py
+multi-worker DNS, pod deletion, cancellation, GPU scheduling, TensorBoard); test_kubernetes_runner.py
 keeps the stand-in API server for what it cannot (an eviction at a chosen moment, exit 75 until the backoff
 limit, a TFJob custom resource). Another cluster: BANKPIPE_KUBECONFIG=FILE with the images loaded and the
 overlay applied (its volume must be a hostPath PersistentVolume for the tests that read it).
@@ -24,7 +24,7 @@ import pytest
 
 from components import storage
 from components.core import filenames
-from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT, run_pipeline
+from tests.helpers import BANK_CSV, BANK_SCHEMA, ROOT, run_pipeline
 
 KUBECONFIG = Path(os.environ.get("BANKPIPE_KUBECONFIG") or ROOT / ".cache" / "cluster" / "kubeconfig")
 NAMESPACE = "bankpipe"

@@ -17,7 +17,7 @@ from components.evaluation.scoring import Scorer
 from components.registry import lookups
 from components.registry import versions as registry_versions
 from components.storage import datasets
-from tests.conftest import BANK_CSV, ROOT, run_pipeline
+from tests.helpers import BANK_CSV, ROOT, run_pipeline
 
 pytestmark = pytest.mark.e2e
 FAST = ("--epochs", "3")
@@ -85,7 +85,8 @@ def test_models_list_show_and_rollback(deployed, capsys):
     assert models.main(["--serving-dir", str(serving), "rollback", "bank", "1"]) == 0
     new = versions[-1] + 1
     assert f"version 1 published again as version {new}" in capsys.readouterr().out
-    assert registry_versions.model_files(serving / "bank" / str(new)) == registry_versions.model_files(serving / "bank" / "1")
+    files = registry_versions.model_files
+    assert files(serving / "bank" / str(new)) == files(serving / "bank" / "1")
     assert registry_versions.read_lineage(serving / "bank" / str(new))["rollback_of"] == 1
     assert models.main(["--serving-dir", str(serving), "rollback", "bank", str(new)]) == 2  # served already
     assert models.main(["--serving-dir", str(serving), "show", "nope"]) == 2

@@ -11,7 +11,7 @@ from components.core import filenames
 from components.data import feature_kinds
 from components.model import decision
 from components.steps import split, train
-from tests.conftest import BANK_SCHEMA, sample_bank
+from tests.helpers import BANK_SCHEMA, sample_bank
 
 FAST = dict(family="wide_deep", epochs=4, patience=4, histogram_freq=0, deep_units="16,8", reduce_lr_patience=1,
             learning_rate=0.01)

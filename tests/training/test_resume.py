@@ -9,7 +9,7 @@ import pytest
 
 from components import storage
 from components.core import filenames
-from tests.conftest import ROOT, run_pipeline
+from tests.helpers import ROOT, run_pipeline
 
 pytestmark = pytest.mark.e2e
 

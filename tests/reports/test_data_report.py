@@ -17,7 +17,7 @@ from components.config.sections import ValidateConfig
 from components.core import filenames
 from components.reports import data_report
 from components.steps import validate
-from tests.conftest import BANK_SCHEMA, sample_bank
+from tests.helpers import BANK_SCHEMA, sample_bank
 
 WEIRD = '<b>&"ünï’</b>'  # a column name and a category no page may print as markup
 

@@ -11,7 +11,7 @@ from components.config.sections import SplitConfig
 from components.config.train import TrainConfig
 from components.core import progress
 from components.steps import split, train
-from tests.conftest import BANK_SCHEMA
+from tests.helpers import BANK_SCHEMA
 
 FORCED = {progress.ENABLE: "1", progress.EVERY: "0"}
 

@@ -33,7 +33,8 @@ def fake_component(monkeypatch):
     seen = {}
 
     def main(argv):
-        seen.update(argv=argv, tf_config=os.environ.get("TF_CONFIG"), record_line=os.environ.get(protocol.RECORD_LINE_ENV))
+        seen.update(argv=argv, tf_config=os.environ.get("TF_CONFIG"),
+                    record_line=os.environ.get(protocol.RECORD_LINE_ENV))
         return 0
 
     monkeypatch.setitem(sys.modules, "components.fake_step", types.SimpleNamespace(main=main, SPEC=validate.SPEC))

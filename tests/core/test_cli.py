@@ -87,7 +87,8 @@ def test_a_log_without_a_record_line_gives_its_exit_code_and_last_lines():
     record = protocol.record_from_log(137, ["epoch 1", "Killed"])  # SIGKILL, as a shell, container or pod reports it
     assert record.exit_code == 75 and record.error.startswith("epoch 1\nKilled (killed by signal 9")
     assert protocol.record_from_log(-15, []).error.startswith("exited with code -15")  # SIGTERM, as Python reports it
-    assert protocol.record_from_log(-15, []).exit_code == 75 and protocol.record_from_log(3, ["bad"]) == protocol.Record(3, None, "bad")
+    assert protocol.record_from_log(-15, []).exit_code == 75
+    assert protocol.record_from_log(3, ["bad"]) == protocol.Record(3, None, "bad")
     truncated = protocol.RECORD_MARKER + '{"exit_code": 0, "res'
     assert protocol.parse_record_line(truncated) is None
     assert protocol.record_from_log(0, [truncated]) == protocol.Record(0, None)

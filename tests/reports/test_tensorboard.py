@@ -11,7 +11,7 @@ import pytest
 
 from components import storage
 from components.core import filenames
-from tests.conftest import run_pipeline
+from tests.helpers import run_pipeline
 from tests.tensorboard_events import get_json as get
 from tests.tensorboard_events import tensorboard_server
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from tests.conftest import run_pipeline
-from tests.runners.fake_kube_api import Attempt, StandInKubeApiServer, ok
+from tests.helpers import run_pipeline
+from tests.runners.kubernetes.fake_kube_api import Attempt, StandInKubeApiServer, ok
 
 METRICS = {"accuracy": 0.85, "auc": 0.92, "precision": 0.83, "recall": 0.86, "f1": 0.84, "loss": 0.36}
 GOOD = {"evaluate": [ok({"candidate": METRICS})], "push": [ok({"pushed_to": "/artifacts/serving/bank/1"})]}
@@ -32,7 +32,8 @@ def container_args(server, step: str) -> list[str]:
 
 
 def test_eviction_is_retried_without_counting_and_exit_75_counts_against_backoff(tmp_path, capsys):
-    train = [Attempt("evicted", log="epoch 1"), Attempt("exit", 75, "ERROR pipeline: disk full", error="disk full"), ok({"epochs_run": 3})]
+    train = [Attempt("evicted", log="epoch 1"), Attempt("exit", 75, "ERROR pipeline: disk full", error="disk full"),
+             ok({"epochs_run": 3})]
     with StandInKubeApiServer({**GOOD, "train": train}) as server:
         assert run_on(server, tmp_path, "--backoff-limit", "1") == 0
     assert server.attempts["bp-r1-train/0"] == 3

@@ -15,7 +15,7 @@ import components
 from components.core import interface as spec_lib
 from components.core.interface import ComponentSpec, Input, Lookup, Param, StepOutput
 from components.orchestration import dag
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 STEP_NAMES = [spec.name for spec in dag.PIPELINE]
 

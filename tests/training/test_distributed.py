@@ -15,7 +15,7 @@ from components.core.errors import UsageError
 from components.runners.workers import run_workers
 from components.steps import evaluate, split, train
 from components.training import strategy
-from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT
+from tests.helpers import BANK_CSV, BANK_SCHEMA, ROOT
 
 
 @pytest.mark.parametrize("requested, gpus, cpus, tf_config, expected", [
@@ -52,8 +52,8 @@ def bank_splits(tmp_path_factory):
 
 
 def accuracy_of(model_dir, split_dir):
-    return evaluate.run(EvaluateConfig(), {"model": model_dir, "split": split_dir}, {"output": model_dir.parent
-                                                                                    / "evaluate"})["candidate"]["accuracy"]
+    outputs = {"output": model_dir.parent / "evaluate"}
+    return evaluate.run(EvaluateConfig(), {"model": model_dir, "split": split_dir}, outputs)["candidate"]["accuracy"]
 
 
 def test_two_workers_match_one_worker_at_the_same_global_batch(bank_splits, tmp_path):

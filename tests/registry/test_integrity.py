@@ -1,4 +1,4 @@
-"""components/registry/integrity.py on a real SavedModel: recorded at push, an altered version refused before loading."""
+"""registry/integrity.py on a real SavedModel: recorded at push, an altered version refused before loading."""
 from __future__ import annotations
 
 import shutil

@@ -15,7 +15,7 @@ from kubernetes.utils import parse_quantity
 
 from components.orchestration.dag import PIPELINE
 from components.runners.kubernetes import render, tfjob
-from tests.conftest import ROOT, run_pipeline
+from tests.helpers import ROOT, run_pipeline
 
 # podFailurePolicy is GA since 1.31; 1.33 is a current release. Both are bundled with kubernetes-validate.
 K8S_VERSIONS = ("1.31.0", "1.33.0")
@@ -204,7 +204,8 @@ def test_runner_renders_the_same_pods_as_kustomize(tmp_path, overlay, flags):
 def test_configured_gpu_placement_replaces_the_overlays(tmp_path):
     out = dry_run(tmp_path, "--gpus-per-worker", "1", "--gpu-node-selector", "pool=a100",
                   "--gpu-toleration", "dedicated=ml:NoSchedule")
-    pod = yaml.safe_load((out / f"{render.job_name('Run_1', 'train')}.job.yaml").read_text())["spec"]["template"]["spec"]
+    job = yaml.safe_load((out / f"{render.job_name('Run_1', 'train')}.job.yaml").read_text())
+    pod = job["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"pool": "a100"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
     validate_object({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"},
@@ -253,7 +254,8 @@ def test_network_policies_deny_everything_but_the_workers_collectives_and_dns(tm
     assert sorted(deny["spec"]["policyTypes"]) == ["Egress", "Ingress"]
     assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]  # nothing allowed by default
     pods = {o["metadata"]["labels"][render.LABEL_STEP]: o["spec"]["template"]["metadata"]["labels"]
-            for o in map(lambda f: yaml.safe_load(f.read_text()), dry_run(tmp_path, "--workers", "2").glob("*.job.yaml"))}
+            for o in map(lambda f: yaml.safe_load(f.read_text()), dry_run(tmp_path, "--workers",
+                                                                          "2").glob("*.job.yaml"))}
     allowing = {step: [p["metadata"]["name"] for p in policies if p is not deny
                        and selects(p["spec"]["podSelector"], labels)] for step, labels in pods.items()}
     assert allowing == {"validate": [], "split": [], "train": ["bankpipe-train-workers"], "evaluate": [], "push": []}

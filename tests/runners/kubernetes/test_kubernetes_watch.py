@@ -1,8 +1,8 @@
 """kubernetes.watch's reading of Job and pod status (the API server's JSON as it is) and of pod logs.
 
 Objects here are the JSON a real API server returns for these states, written out: a real cluster cannot
-produce an OOM kill or a two-pod failure race on demand in milliseconds (tests/runners/test_kubernetes_cluster.py
-runs the real thing).
+produce an OOM kill or a two-pod failure race on demand in milliseconds (test_kubernetes_cluster.py runs the
+real thing).
 """
 from __future__ import annotations
 

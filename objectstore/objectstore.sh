@@ -39,7 +39,7 @@ build() {
     if [ -x "$BIN/weed" ] && [ "$(cat "$BIN/.stamp" 2>/dev/null)" = "$stamp" ]; then
         log "weed up to date ($version)"; return
     fi
-    log "building weed $version with $(go version | cut -d' ' -f3) (cold: ~10 min on 2 cores, warm: seconds)"
+    log "building weed $version with $(go version | cut -d' ' -f3) (cold: ~12 min on 2 cores, warm: seconds)"
     start=$(date +%s)
     # -p 2: the machine has 2 cores and the build runs beside other CI work. The module and build caches
     # are Go's defaults, kept between runs.

@@ -102,3 +102,12 @@ def test_comments_cite_no_issue_numbers():
 def test_test_modules_have_unique_names():
     names = [p.name for p in (ROOT.parent / "tests").rglob("test_*.py")]
     assert sorted(names) == sorted(set(names))
+
+
+def test_every_module_has_a_test_that_imports_it():
+    """A module only reached through others has no test of its own: each is imported by name somewhere."""
+    imported = set()
+    for path in (ROOT.parent / "tests").rglob("*.py"):
+        imported |= imports_of(path)
+    untested = [module_name(p) for p in MODULES if p.name != "__init__.py" and module_name(p) not in imported]
+    assert untested == []

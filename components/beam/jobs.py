@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from typing import Callable
 
+from components import storage
 from components.config.grammars import runner_of
 from components.core import errors
 from components.core.errors import DataError, InfraError, PipelineError
@@ -140,8 +141,6 @@ def run(build: Callable, flags: list[str], what: str, data=None, job: str = "ban
         _run(build, with_defaults(flags, job), what)
     except DataError as exc:
         if data is not None and exc.message.startswith(NOT_UTF8):
-            from components import storage
-
             raise storage.not_utf8_error(data) from None
         raise
 

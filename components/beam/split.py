@@ -114,7 +114,7 @@ class WriteParts(beam.DoFn):
     def process(self, item):
         import tensorflow as tf
 
-        from components.storage.splits import encode_examples
+        from components.storage.splits import encode_examples  # on the worker, beside TensorFlow
 
         number, start, end, first_row = item
         frame = self.reader.frame(start, end)

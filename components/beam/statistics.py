@@ -17,6 +17,7 @@ from pathlib import Path
 
 import apache_beam as beam
 
+from components import storage
 from components.beam import jobs
 from components.beam.split import byte_ranges, lines_before, parallelism, read_range
 from components.core.errors import DataError
@@ -99,8 +100,6 @@ def statistics(path: Path, delimiter: str, header: list[str], label: str, flags:
     """The DatasetFeatureStatisticsList of the whole file, computed by a Beam pipeline on `flags`' runner."""
     import tensorflow_data_validation as tfdv
     from tfx_bsl.coders import csv_decoder
-
-    from components import storage
 
     output = scratch / "stats.pb"
     ranges = byte_ranges(path, parallelism(flags))

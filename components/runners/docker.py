@@ -23,6 +23,7 @@ from components.core import protocol, release
 from components.core.errors import InfraError, UsageError
 from components.core.interface import OUTPUT, ComponentSpec
 from components.orchestration import arguments, signals
+from components.orchestration.dag import PIPELINE
 from components.orchestration.paths import ARTIFACTS, replace_paths
 from components.orchestration.run import Executor
 from components.orchestration.state import Run
@@ -95,8 +96,6 @@ def check_code(ref: str, image, explicit_tag: bool, here: str | None = None) -> 
 
 
 def executor(options: DockerOptions, run: Run) -> Executor:
-    from components.orchestration.dag import PIPELINE
-
     client = connect()
     tag = options.image_tag or release.version()
     kinds = {spec.image for spec in PIPELINE}

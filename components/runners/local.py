@@ -12,7 +12,9 @@ from components.core import protocol
 from components.core.errors import PipelineError, UsageError
 from components.core.interface import OUTPUT, ComponentSpec
 from components.orchestration.paths import MAX_WORKERS
+from components.runners import docker
 from components.runners.docker import MEMORY_LIMIT, PIDS_LIMIT
+from components.runners.workers import run_workers
 from components.steps import main
 
 
@@ -65,8 +67,6 @@ def in_process(spec: ComponentSpec, config: Any, inputs: dict[str, Path | None],
 
 def with_workers(execute: Any, workers: int) -> Any:
     """Distributed steps as `workers` processes (TF_CONFIG each); every other step as `execute` runs it."""
-    from components.runners.workers import run_workers
-
     def execute_step(spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> protocol.Record:
         if spec.distributed:
             return run_workers(spec.module, config, inputs, outputs, workers)
@@ -77,8 +77,6 @@ def with_workers(execute: Any, workers: int) -> Any:
 
 def executor(options: LocalOptions, run) -> Any:
     if options.containers:
-        from components.runners import docker
-
         return docker.executor(docker.DockerOptions(options.image_tag, options.gpu, options.debug,
                                                     options.container_memory, options.container_pids), run)
     return with_workers(in_process, options.workers) if options.workers > 1 else in_process

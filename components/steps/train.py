@@ -44,7 +44,7 @@ def check_shards(split_dir: Path, workers: int) -> None:
 
 def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None = None) -> dict:
     """inputs: split (the split component's output); outputs: output dir (model/, logs/, backup/)."""
-    from components.training import loop
+    from components.training import loop  # TensorFlow loads only when a step trains (not for --help)
 
     choice, strategy = strategy_lib.select(config.execution.strategy, tf_config, config.execution.cpu_replicas)
     chief = strategy_lib.is_chief(tf_config)

@@ -15,6 +15,7 @@ import pandas as pd
 from components.core import filenames
 from components.data.features import FeatureSet
 from components.storage import datasets
+from components.storage.files import atomic_file
 
 
 def _canonical(values: np.ndarray) -> np.ndarray:
@@ -43,9 +44,7 @@ def seen_by_training(split_dir: Path, spec: FeatureSet, batch_size: int = 8192) 
 
 
 def save(path: Path, identities: np.ndarray) -> None:
-    from components import storage
-
-    with storage.atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, identities.astype(np.uint64), allow_pickle=False)
 

@@ -80,7 +80,7 @@ def test_no_runner_names_a_step():
 
 def test_each_input_name_is_spelled_only_in_the_modules_of_the_steps_that_declare_it():
     """Its spec and its run() are in the step's module; no runner, lookup or pipeline.py spells it again.
-    (Four inputs are named like the run parameters they come from, which spec.py names once.)"""
+    (Four inputs are named like the run parameters they come from, which core/interface.py names once.)"""
     owners: dict[str, set[str]] = {}
     for item in dag.PIPELINE:
         for name in [i.name for i in item.inputs] + [o.name for o in item.outputs]:
@@ -91,7 +91,7 @@ def test_each_input_name_is_spelled_only_in_the_modules_of_the_steps_that_declar
     for path in sources:
         for literal in set(_key_literals(path)) & set(owners):
             declared_here = path.parent.name == "steps" and path.name in owners[literal]
-            param_here = path.name == "spec.py" and literal in run_params
+            param_here = path.name == "interface.py" and literal in run_params
             if not (declared_here or param_here):
                 elsewhere.append(f"{literal!r} in {path.relative_to(ROOT)}")
     assert not elsewhere, "input names spelled outside their steps: " + ", ".join(sorted(elsewhere))

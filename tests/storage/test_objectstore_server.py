@@ -25,8 +25,8 @@ if os.environ.get("CI"):
     import boto3
 else:
     boto3 = pytest.importorskip("boto3")
-from botocore.config import Config  # botocore comes with boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.config import Config  # noqa: E402  (botocore comes with boto3)
+from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 
 def server_settings() -> dict[str, str]:

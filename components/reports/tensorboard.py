@@ -114,29 +114,3 @@ def write_gate(logs_dir: Path, blessed: bool) -> None:
         tf.summary.scalar("gate/blessed", float(blessed), step=0)
 
 
-def epoch_callback(logs_dir: Path, histogram_freq: int):
-    """Keras' TensorBoard callback with epochs counted from 1 (as the log and history.json count them), and
-    the model's forward pass as the graph instead of the training loop (a while loop of steps_per_execution
-    steps says little about the model)."""
-    import tensorflow as tf
-
-    from components.model.keras_compat import keras
-
-    class EpochsFromOne(keras().callbacks.TensorBoard):
-        def on_epoch_end(self, epoch, logs=None):
-            # Histograms stay on epochs 1, 1 + freq, ... as before; only the step they are shown at moves.
-            self._log_epoch_metrics(epoch + 1, logs)
-            if self.histogram_freq and epoch % self.histogram_freq == 0:
-                self._log_weights(epoch + 1)
-
-        def _write_keras_model_train_graph(self):
-            inputs = getattr(self.model, "inputs", None)
-            if not inputs:
-                return super()._write_keras_model_train_graph()
-            forward = tf.function(lambda x: self.model(x, training=False), autograph=False)
-            graph = forward.get_concrete_function(tf.TensorSpec(inputs[0].shape, inputs[0].dtype)).graph
-            with self._train_writer.as_default(), tf.summary.record_if(True):
-                tf.summary.graph(graph)
-
-    return EpochsFromOne(str(logs_dir), histogram_freq=histogram_freq, write_graph=True)
-

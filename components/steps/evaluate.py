@@ -99,8 +99,6 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     # test scalars at the final epoch's step, images, a PR curve
     tensorboard.write_test(out / filenames.LOGS, candidate, images, labels, scores,
                                 tensorboard.final_epoch(inputs["model"]))
-    seen_rows.save(out / filenames.SEEN_ROWS, seen_rows.seen_by_training(split_dir,
-                                                                         spec))  # push keeps it with the version
     summary = {"candidate": candidate, "candidate_at_0.5": binary_metrics(labels, scores),
                "calibration": calibration["candidate"],
                "baseline": (comparison or {}).get("baseline"), "comparison": comparison,
@@ -110,14 +108,14 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     return summary
 
 
+def summary_lines(record: dict) -> list[str]:
+    metrics = (record.get("result") or {}).get("candidate")
+    return ["test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in TEST_METRICS)] if metrics else []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return component_main(argv, SPEC, EvaluateConfig, run)
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def summary_lines(record: dict) -> list[str]:
-    metrics = (record.get("result") or {}).get("candidate")
-    return ["test metrics: " + "  ".join(f"{k} {metrics[k]:.4f}" for k in TEST_METRICS)] if metrics else []

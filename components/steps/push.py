@@ -31,6 +31,8 @@ SPEC = ComponentSpec(
                 "exit 6 when refused.",
     inputs=(Input("model", StepOutput("train", filenames.MODEL), "SavedModel directory (train's model/)"),
             Input("metrics", StepOutput("evaluate"), "the evaluate component's output directory"),
+            Input("split", StepOutput("split"), "the split component's output directory (the rows the model "
+                                                "trained on, kept with the version)", required=False),
             Input("run_info", RUN_INFO, "the run's run.json (run id, data, config), kept as the version's lineage",
                   required=False)),
     outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),),
@@ -75,7 +77,7 @@ def decide(metrics: dict, config: PushConfig) -> list[Check]:
     return checks
 
 
-def report(checks: list[Check], blessed: bool, metrics: dict) -> str:
+def gate_text(checks: list[Check], blessed: bool, metrics: dict) -> str:
     comparison = metrics.get("comparison") or {}
     lines = [f"gate: {'BLESSED' if blessed else 'REFUSED'}",
              f"deployed model compared: {metrics.get('deployed_version') or 'none (first push)'}"]
@@ -147,7 +149,8 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     change = data_change(Path(outputs["serving_dir"]), config.model_name, run_info)
     if change:
         log.warning("%s", change)
-    storage.write_text(out / filenames.GATE_TXT, report(checks, blessed, metrics) + (f"{change}\n" if change else ""))
+    note = f"{change}\n" if change else ""
+    storage.write_text(out / filenames.GATE_TXT, gate_text(checks, blessed, metrics) + note)
     tensorboard.write_gate(out / filenames.LOGS, blessed)
     result = {"blessed": blessed, "checks": [dict(dataclasses.asdict(c), margin=c.margin, passed=c.passed)
                                              for c in checks], "pushed_to": None, "identical_to": None,
@@ -158,7 +161,7 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
                            for c in checks if not c.passed)
         raise GateRefused(f"model not pushed: {failed}. Report: {out / filenames.GATE_TXT}")
     version, new = versions.publish(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name,
-                                    lineage(metrics, checks, run_info), metrics_dir / filenames.SEEN_ROWS)
+                                    lineage(metrics, checks, run_info), seen_rows_file(inputs.get("split")))
     result["pushed_to" if new else "identical_to"] = str(version)
     storage.write_json(out / filenames.GATE_JSON, result)
     if new:
@@ -168,12 +171,8 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return component_main(argv, SPEC, PushConfig, run)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def seen_rows_file(split_dir) -> Path | None:
+    return Path(split_dir) / filenames.SEEN_ROWS if split_dir else None
 
 
 def summary_lines(record: dict, output: Path) -> list[str]:
@@ -187,3 +186,11 @@ def summary_lines(record: dict, output: Path) -> list[str]:
     if record["status"] in ("succeeded", "cached"):
         return [f"gate: BLESSED, pushed to {result['pushed_to']}"]
     return [f"gate: REFUSED, nothing pushed (see {output / filenames.GATE_TXT})"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return component_main(argv, SPEC, PushConfig, run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,6 +29,7 @@ from components.data.features import (
     spec_from_schema,
 )
 from components.steps.main import component_main
+from components.storage import seen_rows
 from components.storage.tables import checked_head
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,13 @@ def write_split(directory: Path, name: str, columns: dict[str, np.ndarray], conf
         storage.write_tfrecord_shards(directory, name, columns, config.shards)
 
 
-def split_in_memory(config: SplitConfig, data: Path, spec: FeatureSet, out: Path):
+def split_in_memory(config: SplitConfig, data: Path, feature_set: FeatureSet, out: Path):
     """Small files: load, shuffle each split as a whole, write. Returns the 0/1 labels."""
     frame = storage.read_csv(data)
     require_label(frame, config.label)
     labels = encode_labels(frame[config.label], config.label)
-    columns = feature_columns(frame, spec)
-    columns[spec.label] = labels
+    columns = feature_columns(frame, feature_set)
+    columns[feature_set.label] = labels
     indices = stratified_indices(labels, config)
     for name, index in indices.items():
         with storage.atomic_dir(filenames.split_path(out, name)) as tmp:
@@ -103,7 +104,7 @@ def row_assignment(indices: dict[str, np.ndarray], rows: int, shards: int) -> tu
     return split_of_row, shard_of_row
 
 
-def split_streaming(config: SplitConfig, data: Path, spec: FeatureSet, out: Path):
+def split_streaming(config: SplitConfig, data: Path, feature_set: FeatureSet, out: Path):
     """Big files, in two passes over chunks: labels first (1 byte a row) to draw the stratified split,
     then rows to their split's shards. Rows keep their file order within a shard; training shuffles."""
     if config.format != "tfrecord":
@@ -120,8 +121,8 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSet, out: Path
         start = 0
         for chunk in storage.read_csv_chunks(data, config.chunk_rows):
             rows = slice(start, start + len(chunk))
-            columns = feature_columns(chunk, spec)
-            columns[spec.label] = labels[rows]
+            columns = feature_columns(chunk, feature_set)
+            columns[feature_set.label] = labels[rows]
             for number, writer in enumerate(writers):
                 mine = split_of_row[rows] == number
                 writer.write({c: v[mine] for c, v in columns.items()}, shard_of_row[rows][mine])
@@ -132,7 +133,7 @@ def split_streaming(config: SplitConfig, data: Path, spec: FeatureSet, out: Path
     return labels, indices
 
 
-def split_with_beam(config: SplitConfig, data: Path, spec: FeatureSet, out: Path):
+def split_with_beam(config: SplitConfig, data: Path, feature_set: FeatureSet, out: Path):
     """--beam-pipeline-args: the streaming split's rows and shards, written by Beam workers reading the file in
     parallel (components/split.py); the driver holds only the labels and their draw, as the streaming split."""
     from components.beam import split
@@ -152,7 +153,7 @@ def split_with_beam(config: SplitConfig, data: Path, spec: FeatureSet, out: Path
             np.save(scratch / f"{name}.npy", values)
         with contextlib.ExitStack() as stack:
             dirs = [stack.enter_context(storage.atomic_dir(filenames.split_path(out, n))) for n in filenames.SPLITS]
-            split.rows_job(reader, ranges, [len(part) for part in per_range], spec, dirs, config.shards, flags,
+            split.rows_job(reader, ranges, [len(part) for part in per_range], feature_set, dirs, config.shards, flags,
                                 scratch)
             for directory, name in zip(dirs, filenames.SPLITS):  # a shard no row went to is an empty file, as locally
                 for shard in range(config.shards):
@@ -169,14 +170,17 @@ def split_with_beam(config: SplitConfig, data: Path, spec: FeatureSet, out: Path
 def run(config: SplitConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: data (CSV), schema (the validated .pbtxt); outputs: output dir."""
     data, out = Path(inputs["data"]), Path(outputs["output"])
-    spec: FeatureSet = spec_from_schema(storage.load_schema(inputs["schema"]), config.label)
+    feature_set: FeatureSet = spec_from_schema(storage.load_schema(inputs["schema"]), config.label)
     big = data.is_file() and data.stat().st_size / 1e6 > config.stream_threshold_mb
     way = split_with_beam if config.beam_pipeline_args else split_streaming if big else split_in_memory
-    labels, indices = way(config, data, spec, out)
+    labels, indices = way(config, data, feature_set, out)
     summary = {"format": config.format, "seed": config.seed, "streamed": big or bool(config.beam_pipeline_args),
                "shards": config.shards if config.format == "tfrecord" else None,
                "splits": summarise(labels, indices)}
-    storage.write_json(out / filenames.FEATURES, spec.to_dict())
+    storage.write_json(out / filenames.FEATURES, feature_set.to_dict())
+    # The identities of the rows a model of this split trains on: push keeps them with the version, so that a
+    # later evaluate scores the deployed model only on rows it never saw.
+    seen_rows.save(out / filenames.SEEN_ROWS, seen_rows.seen_by_training(out, feature_set))
     storage.write_json(out / filenames.SPLIT_SUMMARY, summary)
     return summary
 

@@ -195,14 +195,6 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return component_main(argv, SPEC, ValidateConfig, run)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def summary_lines(record: dict) -> list[str]:
     """What the log warned about and a reader must not miss: repeated at the end, where it does not scroll away."""
     validated = record.get("result") or {}
@@ -218,3 +210,11 @@ def summary_lines(record: dict) -> list[str]:
         found.append(f"warning: drift against the previous run in {len(validated['drift'])} column(s): "
                      f"see validate/{filenames.DRIFT_TXT}")
     return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return component_main(argv, SPEC, ValidateConfig, run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

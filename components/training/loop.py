@@ -226,7 +226,7 @@ def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_r
         *callbacks_lib.training_callbacks(config.fit.epochs, chief),  # steps within an epoch, when asked for
         # BackupAndRestore and TensorBoard send non-chief workers' writes to temporary directories.
         backup,
-        tensorboard.epoch_callback(Path(workdir) / filenames.LOGS, config.execution.histogram_freq),
+        callbacks_lib.epoch_callback(Path(workdir) / filenames.LOGS, config.execution.histogram_freq),
         *extra_callbacks,
     ]
     sigterm = callbacks_lib.stop_on_sigterm(backup, early_stopping, save=not multi_worker)

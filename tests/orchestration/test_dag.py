@@ -97,46 +97,12 @@ def test_each_input_name_is_spelled_only_in_the_modules_of_the_steps_that_declar
     assert not elsewhere, "input names spelled outside their steps: " + ", ".join(sorted(elsewhere))
 
 
-def _imports(module: str, path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("components"):
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("components"))
-    return found
-
-
 def all_modules() -> dict[str, object]:
     modules = {"components": ROOT / "components" / "__init__.py"}
     for info in pkgutil.walk_packages([str(ROOT / "components")], prefix="components."):
         base = ROOT / info.name.replace(".", "/")
         modules[info.name] = base / "__init__.py" if info.ispkg else base.with_suffix(".py")
     return modules
-
-
-def test_the_import_graph_of_components_has_no_cycle():
-    modules = all_modules()
-    graph = {name: {m for m in _imports(name, path) if m in modules and m != name} for name, path in modules.items()}
-    for name, package_path in modules.items():  # a package's __init__ re-exporting its modules is not a cycle
-        if package_path.name == "__init__.py":
-            graph[name] = {m for m in graph[name] if not m.startswith(name + ".")}
-    state: dict[str, int] = {}
-
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = 1
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(trail[trail.index(nxt):] + [node, nxt])
-                                     if nxt in trail else f"import cycle through {node} -> {nxt}")
-            if nxt not in state:
-                visit(nxt, trail + [node])
-        state[node] = 2
-
-    for name in sorted(graph):
-        if name not in state:
-            visit(name, [])
 
 
 def test_pip_install_ships_every_module(tmp_path):

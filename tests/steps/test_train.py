@@ -144,8 +144,8 @@ def test_in_memory_input_gives_the_streamed_batches(tmp_path, small_bank_csv):
 def test_steps_per_execution_divide_the_checkpoint_interval(every, per_execution, expected):
     config = loop.with_checkpoint_steps(TrainConfig.of(checkpoint_every_steps=every,
                                                      steps_per_execution=per_execution))
-    assert config.steps_per_execution == expected
-    assert not every or every % config.steps_per_execution == 0
+    assert config.execution.steps_per_execution == expected
+    assert not every or every % config.execution.steps_per_execution == 0
 
 
 def test_crosses_one_hot_joint_values_seen_often_enough_and_skip_absent_columns(caplog):

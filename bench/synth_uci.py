@@ -12,8 +12,9 @@ How the signal is made, so that it is learnable but noisy as in the real data: e
 between May 2008 and November 2010, most of them in 2008 (the year is not a column). The label is drawn from a
 logistic model whose log-odds add the period (success rose as rates fell in 2009-2010), the month of the year, a random
 effect per call date (the campaign's pushes: what the day of the year can learn), `duration` (the strongest
-feature), a previous success, the client's job, loans and contact channel, and the number of calls; the intercept is
-solved so the positive share matches the release. The indicators are monthly or quarterly series that follow the
+feature, more so in the later period), a previous success and a recent contact (`pdays` under a threshold), the
+client's job, loans (housing loans only before the crisis) and contact channel, and the number of calls (with a step
+above four); the intercept is solved so the positive share matches the release. The indicators are monthly or quarterly series that follow the
 period (so they correlate with month, year and label), euribor with daily noise. Deterministic per seed.
 """
 from __future__ import annotations
@@ -106,14 +107,19 @@ def campaign(n: int, period: np.ndarray, rng: np.random.Generator, additional: b
 def log_odds(frame: pd.DataFrame, period: np.ndarray, dates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The label's log-odds before the intercept: what a model can learn from the columns (and the hidden year)."""
     t = np.arange(PERIODS)
-    era = (2.6 / (1 + np.exp(-(t - 9) / 2.0)) + rng.normal(0, 0.35, PERIODS))[period]
+    late = (1 / (1 + np.exp(-(t - 9) / 2.0)))[period]  # 0 in 2008, 1 from late 2009
+    era = 2.6 * late + rng.normal(0, 0.35, PERIODS)[period]
     day = (dates - dates.min()).astype(int)
     pushes = rng.normal(0, 0.5, day.max() + 1)[day]  # one effect per call date
     month = frame["month"].map(MONTH_EFFECT).fillna(0).to_numpy()
     job = frame["job"].map({k: e for k, (_, e) in JOBS.items()}).to_numpy()
-    z = era + pushes + month + job + 2.4 * (np.log1p(frame["duration"]) - 5.3)
+    # Not only additive: effects that change with the period or jump at a threshold, as in the real campaigns
+    # (a long call meant more once rates fell; housing loans mattered before the crisis; a recent contact helps).
+    z = era + pushes + month + job + (2.0 + 0.8 * late) * (np.log1p(frame["duration"]) - 5.3)
     z += 2.3 * (frame["poutcome"] == "success") - 0.1 * (frame["poutcome"] == "failure")
-    z -= 0.5 * (frame["housing"] == "yes") + 0.3 * (frame["loan"] == "yes") + 0.12 * np.log(frame["campaign"])
+    recent = frame["pdays"].between(0, 7 if "euribor3m" in frame else 119)  # never: -1 or 999
+    z += 0.8 * recent - 0.8 * (frame["housing"] == "yes") * (1 - late) - 0.3 * (frame["loan"] == "yes")
+    z -= 0.12 * np.log(frame["campaign"]) + 0.4 * (frame["campaign"] > 4)
     z -= 0.9 * (frame["contact"] == "unknown") + 0.4 * (frame["contact"] == "telephone")
     z += 0.25 * ((frame["age"] > 60) | (frame["age"] < 25)) + 0.25 * (frame["education"].isin(["tertiary",
                                                                                        "university.degree"]))

@@ -142,7 +142,7 @@ def test_concurrent_pushes_never_share_a_version(trained_small, tmp_path):
     published = sorted(int(line) for p in processes for line in p.communicate(timeout=120)[0].split())
     assert published == list(range(1, 10))
     assert lookups.versions(serving / "bank") == published
-    for version in versions:
+    for version in published:
         assert (serving / "bank" / str(version) / "saved_model.pb").is_file()
 
 

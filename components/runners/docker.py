@@ -24,7 +24,7 @@ from components.core.errors import InfraError, UsageError
 from components.core.interface import OUTPUT, ComponentSpec
 from components.orchestration import arguments, signals
 from components.orchestration.dag import PIPELINE
-from components.orchestration.paths import ARTIFACTS, replace_paths
+from components.orchestration.paths import ARTIFACTS, PathMap
 from components.orchestration.run import Executor
 from components.orchestration.state import Run
 
@@ -109,39 +109,23 @@ def executor(options: DockerOptions, run: Run) -> Executor:
     return functools.partial(execute, client, images, run, options)
 
 
-class PathMap:
-    """Host paths <-> container paths, and the bind mounts that make them so."""
+def mount_input(paths: PathMap, host: Path, name: str) -> PurePosixPath:
+    """An input outside every mounted folder: mounted read-only under /artifacts/inputs/<name>/."""
+    target = ARTIFACTS / "inputs" / name / host.name
+    paths.mount(host, target, read_only=True)
+    return target
 
-    def __init__(self) -> None:
-        self.mounts: list[tuple[Path, PurePosixPath, bool]] = []  # (host, container, read_only)
 
-    def mount(self, host: Path, container: PurePosixPath, read_only: bool) -> None:
-        self.mounts.append((Path(host).resolve(), container, read_only))
+def docker_mounts(paths: PathMap) -> list:
+    from docker.types import Mount
 
-    def to_container(self, host: Path, name: str) -> str:
-        host = Path(host).resolve()
-        for source, target, _ in sorted(self.mounts, key=lambda m: -len(m[0].parts)):
-            if host.is_relative_to(source):
-                return str(target / host.relative_to(source))
-        target = ARTIFACTS / "inputs" / name / host.name  # an input outside every mounted folder
-        self.mount(host, target, read_only=True)
-        return str(target)
-
-    def to_host(self, value: Any) -> Any:
-        """Container paths in a result or a message, as the host sees them (as in-process runs report)."""
-        deepest_first = sorted(self.mounts, key=lambda m: -len(m[1].parts))
-        return replace_paths(value, [(target, source) for source, target, _ in deepest_first])
-
-    def docker_mounts(self) -> list:
-        from docker.types import Mount
-
-        return [Mount(str(target), str(source), type="bind", read_only=ro) for source, target, ro in self.mounts]
+    return [Mount(str(target), str(source), type="bind", read_only=ro) for source, target, ro in paths.mounts]
 
 
 def plan(spec: ComponentSpec, config: Any, run: Run, inputs: dict[str, Path | None],
          outputs: dict[str, Path]) -> tuple[PathMap, list[str], list[Path]]:
     """The step's mounts, its container arguments and the host folders it must be able to write."""
-    paths = PathMap()
+    paths = PathMap(mount_input)
     run_dir = ARTIFACTS / "run"
     paths.mount(run.run_dir, run_dir, read_only=True)
     writable = [Path(outputs[OUTPUT])]
@@ -153,8 +137,8 @@ def plan(spec: ComponentSpec, config: Any, run: Run, inputs: dict[str, Path | No
         paths.mount(serving, ARTIFACTS / "serving", read_only=not is_output)
         if is_output:
             writable.append(serving)
-    mapped_in = {n: paths.to_container(p, n) if p is not None else None for n, p in inputs.items()}
-    mapped_out = {n: paths.to_container(p, n) for n, p in outputs.items() if p is not None}
+    mapped_in = {n: paths.to_target(p, n) if p is not None else None for n, p in inputs.items()}
+    mapped_out = {n: paths.to_target(p, n) for n, p in outputs.items() if p is not None}
     return paths, arguments.cli_args(config, mapped_in, mapped_out), writable
 
 
@@ -218,7 +202,7 @@ def run_container(client, image, spec: ComponentSpec, command: list[str], paths:
     try:
         container = client.containers.create(
             image.id, command, user=container_user(), read_only=True, network_mode="none", tmpfs=TMPFS,
-            mounts=paths.docker_mounts(), cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            mounts=docker_mounts(paths), cap_drop=["ALL"], security_opt=["no-new-privileges"],
             mem_limit=options.memory, memswap_limit=options.memory, pids_limit=options.pids,
             environment={protocol.RECORD_LINE_ENV: "1"},
             labels={release.LABEL_RUN: run_id, release.LABEL_STEP: spec.name},

@@ -20,3 +20,14 @@ def test_sigterm_raises_terminated_inside_and_is_restored_after():
         with signals.sigterm_raises("stopping"):
             os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) == previous
+
+
+def test_one_path_map_serves_containers_and_pods(tmp_path):
+    refused = []
+    mapped = paths.PathMap(lambda table, host, name: refused.append(name) or paths.ARTIFACTS / "x",
+                           targets=(paths.ARTIFACTS,))
+    mapped.mount(tmp_path / "runs", paths.ARTIFACTS / "runs")
+    assert mapped.to_target(tmp_path / "runs" / "r1" / "split", "split") == "/artifacts/runs/r1/split"
+    assert mapped.to_target(paths.ARTIFACTS / "data" / "a.csv", "data") == "/artifacts/data/a.csv"
+    assert mapped.to_target(tmp_path / "elsewhere.csv", "data") == "/artifacts/x" and refused == ["data"]
+    assert mapped.to_host("see /artifacts/runs/r1/split/x") == f"see {tmp_path}/runs/r1/split/x"

@@ -221,11 +221,11 @@ def test_workers_do_not_combine_with_containers(tmp_path, capsys):
 
 
 def test_paths_map_to_mounts_and_back(tmp_path):
-    paths = docker_runner.PathMap()
+    paths = docker_runner.PathMap(docker_runner.mount_input)
     paths.mount(tmp_path / "runs" / "r1", docker_runner.ARTIFACTS / "run", read_only=True)
     paths.mount(tmp_path / "runs" / "r1" / "split", docker_runner.ARTIFACTS / "run" / "split", read_only=False)
-    assert paths.to_container(tmp_path / "runs" / "r1" / "split" / "x", "out") == "/artifacts/run/split/x"
-    assert paths.to_container(tmp_path / "data.csv", "data") == "/artifacts/inputs/data/data.csv"
+    assert paths.to_target(tmp_path / "runs" / "r1" / "split" / "x", "out") == "/artifacts/run/split/x"
+    assert paths.to_target(tmp_path / "data.csv", "data") == "/artifacts/inputs/data/data.csv"
     message = "bad rows in /artifacts/inputs/data/data.csv; see /artifacts/run/validate/anomalies.txt"
     assert paths.to_host(message) == (f"bad rows in {tmp_path}/data.csv; see "
                                       f"{tmp_path}/runs/r1/validate/anomalies.txt")

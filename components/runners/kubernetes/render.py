@@ -2,7 +2,7 @@
 
 Each component's Job comes from k8s/base/jobs/<step>.yaml with the chosen overlay's Job patches applied
 (the same files `kubectl kustomize k8s/overlays/<overlay>` uses), then filled in with the run's name,
-labels, image and args. Host paths of the run are mapped to the artifacts volume (see PathMap).
+labels, image and args. Host paths of the run are mapped to the artifacts volume (see cluster_paths).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import yaml
 from components.core import release
 from components.core.errors import UsageError
 from components.core.interface import ComponentSpec
-from components.orchestration.paths import ARTIFACTS, MAX_WORKERS, replace_paths
+from components.orchestration.paths import ARTIFACTS, MAX_WORKERS, PathMap
 from components.runners.kubernetes import tfjob
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -99,35 +99,20 @@ def run_selector(run_id: str, step: str | None = None) -> str:
     return f"{selector},{LABEL_STEP}={step}" if step else selector
 
 
-@dataclasses.dataclass(frozen=True)
-class PathMap:
-    """Host paths of a run -> the paths its pods see: the PVC at /artifacts, the data baked into images.
-
-    Paths already under /artifacts or /app are taken as in-cluster paths as they are.
-    """
-    pipeline_root: Path
-    serving_dir: Path
-    data_dir: Path = ROOT / "data"
-
-    def to_cluster(self, path: Path | None, flag: str) -> str | None:
-        if path is None:
-            return None
-        path = Path(path)
-        for host, cluster in ((self.pipeline_root, ARTIFACTS / "runs"), (self.serving_dir, ARTIFACTS / "serving"),
-                              (self.data_dir, APP_DATA)):
-            if path == host or host in path.parents:
-                return str(cluster / path.relative_to(host).as_posix())
-        if path.parts[:2] in (("/", "artifacts"), ("/", "app")):
-            return path.as_posix()
-        raise UsageError(f"{flag} {path} is not on the cluster: with --runner=kubernetes use the data baked "
-                         f"into the images (the default) or copy the file onto the artifacts volume and pass "
-                         f"its path there, e.g. {flag} /artifacts/data/{path.name}.")
+def cluster_paths(pipeline_root: Path, serving_dir: Path, data_dir: Path = ROOT / "data") -> PathMap:
+    """Host paths of a run -> the paths its pods see: the volume at /artifacts, the data baked into images.
+    Paths already under /artifacts or /app are in-cluster paths as they are; any other path is refused."""
+    paths = PathMap(not_on_the_cluster, targets=(ARTIFACTS, APP_DATA.parent))
+    paths.mount(pipeline_root, ARTIFACTS / "runs")
+    paths.mount(serving_dir, ARTIFACTS / "serving")
+    paths.mount(data_dir, APP_DATA)
+    return paths
 
 
-    def to_host(self, value):
-        """Volume paths in a step's record, as this machine names them (the local runner's wording)."""
-        return replace_paths(value, [(ARTIFACTS / "runs", self.pipeline_root), (ARTIFACTS / "serving",
-                                                                                self.serving_dir)])
+def not_on_the_cluster(paths: PathMap, host: Path, flag: str):
+    raise UsageError(f"{flag} {host} is not on the cluster: with --runner=kubernetes use the data baked into the "
+                     f"images (the default) or copy the file onto the artifacts volume and pass its path there, "
+                     f"e.g. {flag} /artifacts/data/{host.name}.")
 
 
 def strategic_merge(base, patch):

@@ -160,15 +160,15 @@ class Executor:
 
     def __init__(self, run: state.Run, options: KubernetesOptions, cluster: watch.Cluster | None = None):
         self.run, self.options, self.settings, self.cluster = run, options, options.settings, cluster
-        self.paths = render.PathMap(run.run_dir.parent, run.where.serving_dir.resolve())
+        self.paths = render.cluster_paths(run.run_dir.parent, run.where.serving_dir.resolve())
 
     def objects(self, spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> list[dict]:
         # Lookups are found by the pod on the volume; the run's info (run.json, on this machine) travels as an
         # argument of kubernetes.entry, which writes it where the pod can (see step_args).
         looked_up = {i.name for i in spec.inputs if isinstance(i.source, Lookup) or i.source == RUN_INFO}
-        cluster_inputs = {name: self.paths.to_cluster(path, console.flag(name))
+        cluster_inputs = {name: self.paths.to_target(path, console.flag(name))
                           for name, path in inputs.items() if name not in looked_up}
-        cluster_outputs = {name: self.paths.to_cluster(path, console.flag(name)) for name, path in outputs.items()}
+        cluster_outputs = {name: self.paths.to_target(path, console.flag(name)) for name, path in outputs.items()}
         args = step_args(spec, config, cluster_inputs, cluster_outputs, self.run, self.settings)
         return render.render_step(spec, args, self.settings, self.run.run_id,
                                   writable(cluster_outputs, self.run.where.model_name))

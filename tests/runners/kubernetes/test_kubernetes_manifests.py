@@ -234,12 +234,12 @@ def test_run_keys_are_dns_labels_and_distinct(run_id, key):
 
 
 def test_host_paths_map_to_the_volume_and_the_images(tmp_path):
-    paths = render.PathMap(tmp_path / "runs", tmp_path / "serving")
-    assert paths.to_cluster(tmp_path / "runs" / "r" / "split", "--x") == "/artifacts/runs/r/split"
-    assert paths.to_cluster(tmp_path / "serving", "--x") == "/artifacts/serving"
-    assert paths.to_cluster(ROOT / "data" / "schema.pbtxt", "--schema") == "/app/data/schema.pbtxt"
-    assert paths.to_cluster(Path("/artifacts/data/new.csv"), "--data") == "/artifacts/data/new.csv"
-    assert paths.to_cluster(None, "--schema") is None
+    paths = render.cluster_paths(tmp_path / "runs", tmp_path / "serving")
+    assert paths.to_target(tmp_path / "runs" / "r" / "split", "--x") == "/artifacts/runs/r/split"
+    assert paths.to_target(tmp_path / "serving", "--x") == "/artifacts/serving"
+    assert paths.to_target(ROOT / "data" / "schema.pbtxt", "--schema") == "/app/data/schema.pbtxt"
+    assert paths.to_target(Path("/artifacts/data/new.csv"), "--data") == "/artifacts/data/new.csv"
+    assert paths.to_target(None, "--schema") is None
 
 
 def selects(selector: dict, labels: dict) -> bool:

@@ -77,6 +77,10 @@ def flags(tmp_path: Path, run_id: str, *extra: str) -> list[str]:
             "--set", f"push.model_name={run_id.replace('-', '_')}", *extra]
 
 
+# validate and split run as pods before train: minutes on a busy 2-core machine (pytest's own limit is 30 min)
+UPSTREAM_STEPS_SECONDS = 1500
+
+
 def new_id(name: str) -> str:
     return f"{name}-{int(time.time() * 1000) % 10**9}"
 
@@ -198,8 +202,11 @@ def test_ctrl_c_and_sigterm_delete_the_runs_jobs_and_pods(cluster, tmp_path, sig
     from components.runners.kubernetes.render import run_selector
 
     run_id = new_id("cancel")
-    process = start(tmp_path, run_id)
-    wait_for(lambda: cluster.get("jobs", run_selector(run_id)), "a Job of the run", process, timeout=120)
+    # Held in a known state: training that cannot end by itself (no early stop within reach), signalled once
+    # its Job exists, so a busy machine cannot let the run finish before the signal.
+    process = start(tmp_path, run_id, "--epochs", "100000", "--set", "train.patience=100000")
+    wait_for(lambda: cluster.get("jobs", run_selector(run_id, "train")), "the run's train Job", process,
+             timeout=UPSTREAM_STEPS_SECONDS)
     process.send_signal(sig)
     _, err = process.communicate(timeout=120)
     assert process.returncode == code, err[-2000:]
@@ -222,7 +229,8 @@ def test_a_gpu_train_pod_is_scheduled_on_the_gpu_node_with_the_overlays_placemen
     process = start(tmp_path, run_id, "--gpus-per-worker", "1", "--namespace", NAMESPACE)
     try:
         pod = wait_for(lambda: next((p for p in cluster.get("pods", run_selector(run_id, "train"))
-                                     if p["spec"].get("nodeName")), None), "a scheduled train pod", process)
+                                     if p["spec"].get("nodeName")), None), "a scheduled train pod", process,
+                       timeout=UPSTREAM_STEPS_SECONDS)
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=120)

@@ -98,7 +98,7 @@ def predict(model: str | Path, data: str | Path, output: str | Path, batch_size:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = console.parser("python -m components.predict", __doc__.split("\n\n")[0])
+    parser = console.parser("python -m components.predict", __doc__.split("\n\n")[0], (3, 75), prints=True)
     parser.add_argument("--model", required=True, help="SavedModel directory, or <serving-dir>/<model> for its "
                                                        "newest version")
     parser.add_argument("--data", required=True, help="CSV to score (delimiter detected; label column optional)")
@@ -113,4 +113,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

@@ -69,6 +69,7 @@ class ComponentSpec:
     distributed: bool = False               # may run as several workers (TF_CONFIG), on GPUs
     result_file: str = ""                   # the user-facing file run() writes its result to, which is then
                                             # the step's record on disk ('' = result.json)
+    exit_codes: tuple[int, ...] = (3, 75)   # what its CLI can return besides 0, 1 (bug) and 2 (usage)
 
     @property
     def module(self) -> str:

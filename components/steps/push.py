@@ -14,7 +14,7 @@ from typing import Sequence
 
 from components import storage
 from components.config.sections import PushConfig
-from components.core import filenames
+from components.core import console, filenames
 from components.core.errors import DataError, GateRefused
 from components.core.interface import DATA, RUN_INFO, SERVING_DIR, ComponentSpec, Input, Output, StepOutput
 from components.evaluation import scoring
@@ -34,7 +34,7 @@ SPEC = ComponentSpec(
             Input("run_info", RUN_INFO, "the run's run.json (run id, data, config), kept as the version's lineage",
                   required=False)),
     outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),),
-    result_file=filenames.GATE_JSON)
+    result_file=filenames.GATE_JSON, exit_codes=(3, 6, 75))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,4 +172,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

@@ -19,7 +19,7 @@ import pandas as pd
 from components import storage
 from components.config import grammars
 from components.config.sections import ValidateConfig
-from components.core import filenames
+from components.core import console, filenames
 from components.core.errors import AnomaliesError
 from components.core.interface import DATA, SCHEMA, ComponentSpec, Input, Lookup
 from components.data.columns import check_number_formats
@@ -38,7 +38,7 @@ SPEC = ComponentSpec(
             Input("schema", SCHEMA, "TFDV schema (.pbtxt); omitted: infer one and save it", required=False),
             Input("previous_statistics", Lookup(lookups.previous_statistics),
                   "stats.pb of an earlier run, to report drift", required=False)),
-    result_file=filenames.VALIDATE_RESULT)
+    result_file=filenames.VALIDATE_RESULT, exit_codes=(3, 4, 75))
 
 
 def _tfdv():
@@ -147,6 +147,7 @@ def _statistics(config: ValidateConfig, data: Path, out: Path):
         require_label(frame, config.label)
         check_number_formats(frame, data, skip=config.label)
         frame[config.label] = canonical_labels(frame[config.label])
+        log.info("computing statistics of %d rows x %d columns (TFDV)", len(frame), frame.shape[1])
         stats = statistics_in_memory(frame)
     return stats, rows, frame, sampled
 
@@ -154,6 +155,7 @@ def _statistics(config: ValidateConfig, data: Path, out: Path):
 def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: data (CSV), schema (optional .pbtxt), previous_statistics (optional); outputs: output dir."""
     data, out = Path(inputs["data"]), Path(outputs["output"])
+    log.info("reading %s", data)
     stats, rows, frame, sampled = _statistics(config, data, out)
     log.info("statistics of %d rows x %d columns", rows, len(stats.datasets[0].features))
 
@@ -200,4 +202,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

@@ -165,16 +165,18 @@ def check_progress(history: dict, positive_fraction: float, config: TrainConfig)
     """Fail when training diverged, or learned nothing beyond always predicting the label balance."""
     losses = history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
-        raise TrainingError(f"training diverged (loss {losses[-1]}): lower --learning-rate (now "
-                            f"{config.fit.learning_rate}) or check the data for extreme values.")
+        raise TrainingError(f"training diverged (loss {losses[-1]}): lower the learning rate (now "
+                            f"{config.fit.learning_rate}: --set train.learning_rate={config.fit.learning_rate / 10:g}) "
+                            f"or check the data for extreme values (validate/report.html shows each column's range).")
     val_losses = history.get("val_loss", [])
     p = min(max(positive_fraction, 1e-6), 1 - 1e-6)
     prior_loss = -(p * math.log(p) + (1 - p) * math.log(1 - p))
     if val_losses and min(val_losses) > 0.98 * prior_loss:
         raise TrainingError(f"training made no progress: best validation loss {min(val_losses):.4f} is no better "
                             f"than {prior_loss:.4f}, the loss of always predicting the label balance. Check the "
-                            f"data for extreme values (validate/stats.html shows each column's range) or "
-                            f"change --learning-rate (now {config.fit.learning_rate}).")
+                            f"data for extreme values (validate/report.html shows each column's range) or change "
+                            f"the learning rate (now {config.fit.learning_rate}: e.g. --set "
+                            f"train.learning_rate={config.fit.learning_rate / 10:g}).")
 
 
 @dataclasses.dataclass(frozen=True)

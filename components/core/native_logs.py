@@ -19,7 +19,7 @@ import threading
 # glog/Abseil: "W0000 00:00:1796436150.861204   22730 statistics_view.cc:197] ..."; TensorFlow's own:
 # "2026-12-05 01:59:05.123456: I tensorflow/core/....cc:42] ..."; Abseil's one-off notice before its init.
 NATIVE_LINE = re.compile(
-    rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\]"
+    rb"^(?:[IWEF]\d{4} [\d:]+\.\d+\s+\d+ \S+:\d+\]"
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\]"
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR)")
 _installed = False

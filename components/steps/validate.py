@@ -92,9 +92,22 @@ def find_anomalies(stats, schema):
     return tfdv.validate_statistics(stats, schema)
 
 
-def describe_anomalies(anomalies) -> list[str]:
-    return [f"{name}: {info.short_description}. {info.description}"
+def describe_anomalies(anomalies, frame: pd.DataFrame | None = None) -> list[str]:
+    """One line per column; a type mismatch also names the first line and value that are not a number."""
+    return [f"{name}: {info.short_description}. {info.description}{first_non_number(frame, name.strip(chr(39)))}"
             for name, info in sorted(anomalies.anomaly_info.items())]
+
+
+def first_non_number(frame: pd.DataFrame | None, column: str) -> str:
+    """` (line 13 holds 'lots')` when `column` holds text where numbers are expected, else ''."""
+    if frame is None or column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column]):
+        return ""
+    values = frame[column]
+    bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+    if not bad.any() or bad.all():
+        return ""
+    row = int(bad.to_numpy().argmax())
+    return f" (line {row + 2} holds {values.iloc[row]!r}; a number is expected there)"
 
 
 def find_drift(stats, schema, previous, config: ValidateConfig) -> list[str]:
@@ -165,7 +178,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
         schema, origin = infer_schema(stats), "inferred"
         log.info("no schema given: inferred one from this data (saved as %s)", out / filenames.SCHEMA)
     anomalies = find_anomalies(stats, schema)
-    problems = describe_anomalies(anomalies)
+    problems = describe_anomalies(anomalies, frame)
     drift = []
     if inputs.get("previous_statistics"):
         drift = find_drift(stats, schema, storage.load_statistics(inputs["previous_statistics"]), config)

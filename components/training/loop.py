@@ -24,7 +24,7 @@ from components.model.decision import decide
 from components.model.keras_compat import keras
 from components.model.mlp import build_classifier
 from components.model.preprocessing import Preprocessor
-from components.model.serving import serving_module
+from components.model.serving import serving_module, training_values
 from components.model.wide_deep import WideDeepPreprocessor, build_wide_deep
 from components.reports import tensorboard
 from components.storage import datasets
@@ -87,6 +87,7 @@ def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chi
                                 filenames.split_path(split_dir, "train"))[0])
     preprocessor = WideDeepPreprocessor(spec, config) if config.family == "wide_deep" else Preprocessor(spec, config)
     preprocessor.adapt(sample)
+    seen = training_values(sample, spec)
     del sample
 
     with strategy.scope():
@@ -102,7 +103,7 @@ def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chi
     history = _fit(classifier, config, data, workdir, backup_root, chief, strategy, list(extra_callbacks))
     check_progress(history, counts["train"]["positive_fraction"], config)
     decision = decide_on_validation(classifier, preprocessor, split_dir, spec, config)
-    module, signature = serving_module(preprocessor, classifier, spec, decision)
+    module, signature = serving_module(preprocessor, classifier, spec, decision, seen)
     return module, signature, history
 
 

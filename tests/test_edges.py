@@ -23,7 +23,7 @@ from components.data.features import csv_lines, encode_labels
 from components.registry import versions
 from components.steps import validate
 from components.training.loop import check_progress
-from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT, run_pipeline
+from tests.conftest import BANK_CSV, BANK_SCHEMA, ROOT, run_pipeline, sample_bank
 
 
 def closed_reader(*command: str) -> tuple[int, str]:
@@ -114,7 +114,7 @@ def churn_against_bank(tmp_path_factory, bank_frame):
     pd.DataFrame({"tenure.months": rng.integers(0, 72, rows), "monthly charge": rng.normal(60, 20, rows).round(2),
                   "contract": rng.choice(["month", "year"], rows), "churn": rng.choice(["yes", "no"], rows)}
                  ).to_csv(root / "churn.csv", index=False)
-    bank_frame.head(400).to_csv(root / "bank.csv", index=False)
+    sample_bank(bank_frame, 400).to_csv(root / "bank.csv", index=False)
     validate.run(ValidateConfig(), {"data": root / "bank.csv", "schema": BANK_SCHEMA}, {"output": root / "bank"})
     return root
 
@@ -215,7 +215,7 @@ def test_a_ragged_row_is_one_line_with_its_fix_kept_whole_in_the_summary(tmp_pat
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_bytes(gzip.compress(BANK_CSV.read_bytes()[:5000])), "gzip-compressed: decompress it"),
-    (lambda p: p.write_bytes(BANK_CSV.read_text()[:5000].encode("utf-16")), "UTF-16 (little-endian) text: re-save"),
+    (lambda p: p.write_bytes(BANK_CSV.read_text()[:5000].encode("utf-16")), r"UTF-16 \(little-endian\) text: re-save"),
     (lambda p: p.mkdir(), "is a directory: pass the CSV file inside it"),
 ])
 def test_files_that_are_not_plain_csv_are_named_for_what_they_are(tmp_path, make, message):

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 NOT_UTF8 = "invalid UTF-8 in"  # a DoFn's marker: run() names the line from the file itself
 _STEP_NOTE = re.compile(r" \[while running '[^']*'\]")
-_DOMAIN_ERROR = re.compile(r"components\.errors\.(\w+): (.*)")
+_DOMAIN_ERROR = re.compile(r"components\.(?:core\.)?errors\.(\w+): (.*)")
 # What a DoFn raises on a row it cannot read (the CSV module, pandas, Arrow, a decode): bad data, exit 3.
 DATA_ERRORS = ("ValueError", "UnicodeDecodeError", "UnicodeError", "Error", "ParserError", "ArrowInvalid")
 _PYTHON_ERROR = re.compile(r"^(\w+(?:\.\w+)*(?:Error|Exception)): (.*)$", re.MULTILINE)

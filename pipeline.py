@@ -19,7 +19,7 @@ from typing import Sequence
 
 from components.config import sections, train
 from components.config.overrides import with_overrides
-from components.core import console, filenames
+from components.core import console, filenames, progress
 from components.core.errors import DataError, UsageError
 from components.core.interface import DATA, SCHEMA, SERVING_DIR
 
@@ -201,7 +201,11 @@ def summary(manifest: dict, run_dir: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = console.parse(build_parser(), argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    console.setup_logging("--debug" in argv)
+    with progress.heartbeat("starting"):  # the runners' flags come with their modules: pandas, Beam, clients
+        arg_parser = build_parser()
+    args = console.parse(arg_parser, argv)
     console.quiet_tensorflow()
     started: dict = {}
 

@@ -22,6 +22,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from components.core.native_logs import is_native  # noqa: E402  (after the path above)
+
 # The project's own log lines: "HH:MM:SS LEVEL   name: message".
 OWN_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+: ")
 
@@ -59,11 +63,12 @@ def timed_lines(command: list[str], cwd: Path) -> tuple[list[tuple[float, str]],
 def report(lines: list[tuple[float, str]], code: int, top: int) -> float:
     stamps = [0.0] + [t for t, _ in lines]
     gaps = sorted(((stamps[i + 1] - stamps[i], i) for i in range(len(lines))), reverse=True)
-    foreign = [text for _, text in lines if text.strip() and not OWN_LINE.match(text)]
-    print(f"exit code {code}; {len(lines)} lines in {stamps[-1]:.1f} s; "
-          f"{len(foreign)} not the project's own log lines")
-    for text in foreign[:10]:
-        print(f"  foreign: {text[:150]}")
+    native = [text for _, text in lines if is_native(text.encode())]
+    logged = sum(1 for _, text in lines if OWN_LINE.match(text))
+    print(f"exit code {code}; {len(lines)} lines in {stamps[-1]:.1f} s: {logged} log lines of ours, "
+          f"{len(native)} native (C++) log lines, the rest the run's summary")
+    for text in native[:5]:
+        print(f"  native: {text[:150]}")
     print("longest gaps (seconds of silence, then the line that ended it):")
     for gap, i in gaps[:top]:
         print(f"  {gap:5.1f} s  before [{lines[i][0]:6.1f} s] {lines[i][1][:120]}")

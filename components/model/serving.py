@@ -11,7 +11,6 @@ from components.data.features import FeatureSet
 from components.model.decision import Decision
 from components.model.preprocessing import Preprocessor
 
-
 MAX_RECORDED_CATEGORIES = 1000  # a column with more distinct values (an id, free text) is not checked for them
 
 

@@ -19,12 +19,9 @@ from typing import Sequence
 
 from components.config import sections, train
 from components.config.overrides import with_overrides
-from components.core import console, filenames
+from components.core import console, filenames, progress
 from components.core.errors import DataError, UsageError
 from components.core.interface import DATA, SCHEMA, SERVING_DIR
-from components.orchestration.dag import PIPELINE
-from components.orchestration.run import run_steps
-from components.orchestration.state import Run
 
 HERE = Path(__file__).resolve().parent
 EMBEDDED_DATA = HERE / "data" / "bank.csv"
@@ -38,7 +35,7 @@ log = logging.getLogger("pipeline")
 
 def build_parser() -> argparse.ArgumentParser:
     p = console.parser("python pipeline.py", __doc__.split("\n\n")[0] + " Components: validate (TFDV), split, "
-                   "train (Keras, tf.distribute), evaluate, push (gate).")
+                   "train (Keras, tf.distribute), evaluate, push (gate).", prints=True)
     p.add_argument("--runner", choices=sorted(RUNNERS), default="local",
                    help="local: this machine (in-process, worker processes or containers); kubernetes: "
                         "Jobs on a cluster (default: local)")
@@ -64,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Beam pipeline options for validate and split (TFX's beam_pipeline_args), given with '=': "
                         "--beam-pipeline-args=\"--runner=FlinkRunner --flink_master=localhost:8081 "
                         "--environment_type=LOOPBACK\" runs them on the local Flink cluster (`make flink`); "
-                        "needs --format tfrecord")
+                        "the split is then written as TFRecord")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any other config value, e.g. --set train.hidden_layers=3 --set push.min_auc=0.9")
     shared = p.add_argument_group("every runner")
@@ -93,6 +90,10 @@ def resolve_config(args: argparse.Namespace) -> sections.PipelineConfig:
         if not sep or "." not in key:
             raise UsageError(f"--set {item!r} is not SECTION.KEY=VALUE (e.g. train.epochs=5).")
         overrides[key.strip()] = value.strip()
+    if overrides.get("split.beam_pipeline_args") and "split.format" not in overrides:
+        # Beam workers write shards: TFRecord is the format that goes with them, so it is chosen, not asked for
+        log.info("--beam-pipeline-args: the split is written as TFRecord shards (--format tfrecord)")
+        overrides["split.format"] = "tfrecord"
     if "push.model_name" not in overrides and args.data:  # other data never joins the bank model's lineage
         overrides["push.model_name"] = model_name_for(Path(args.data))
     config = with_overrides(sections.PipelineConfig(), overrides)
@@ -150,6 +151,8 @@ def make_run_id(requested: str | None) -> str:
 
 
 def summary(manifest: dict, run_dir: Path) -> str:
+    from components.orchestration.dag import PIPELINE  # the steps' modules: after the run's first line
+
     lines = [f"run {manifest['run_id']}: {manifest['status']}"]
     for spec in PIPELINE:  # DAG order, whatever order the manifest file keeps
         step = manifest["steps"].get(spec.name, {"status": "pending"})
@@ -168,7 +171,11 @@ def summary(manifest: dict, run_dir: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = console.parse(build_parser(), argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    console.setup_logging("--debug" in argv)
+    with progress.heartbeat("starting"):  # the runners' flags come with their modules: pandas, Beam, clients
+        arg_parser = build_parser()
+    args = console.parse(arg_parser, argv)
     console.quiet_tensorflow()
     started: dict = {}
 
@@ -176,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = resolve_config(args)
         run_id = make_run_id(args.run_id)
         run_dir = directory_flag(args.pipeline_root, "--pipeline-root") / run_id
+        log.info("run %s in %s: starting", run_id, run_dir)
+        # imported here, after the first line: pandas, TensorFlow and TFDV take seconds to load
+        from components.orchestration.run import run_steps
+        from components.orchestration.state import Run
+
         runner = importlib.import_module(RUNNERS[args.runner])
         options = runner.options_from(args)
         run = Run(run_id, run_dir, config, resolve_params(args))
@@ -190,4 +202,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console.entry(main))

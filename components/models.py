@@ -9,6 +9,7 @@ model's lock, exactly as push does), so the newest version is always the one ser
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from pathlib import Path
@@ -22,16 +23,22 @@ log = logging.getLogger("pipeline")
 
 
 def build_parser():
-    p = console.parser("python -m components.models", __doc__.split("\n\n")[0])
-    p.add_argument("--serving-dir", default="serving", help="the serving directory (default: ./serving)")
+    p = console.parser("python -m components.models", __doc__.split("\n\n")[0], (3, 75), prints=True)
+    serving = "the serving directory (default: ./serving)"
+    p.add_argument("--serving-dir", default="serving", help=serving)
+    # the same flag after the subcommand too (`list --serving-dir X`), where a person types it
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--serving-dir", default=argparse.SUPPRESS, help=serving)
     commands = p.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="every model and version, newest first, with test metrics and its run")
-    show = commands.add_parser("show", help="one version's lineage: run, data, config, metrics, gate, baseline")
-    show.add_argument("model")
-    show.add_argument("version", nargs="?", type=int, help="default: the newest")
-    back = commands.add_parser("rollback", help="publish an earlier version again as the newest one")
-    back.add_argument("model")
-    back.add_argument("version", type=int)
+    commands.add_parser("list", parents=[where],
+                        help="every model and version, newest first, with test metrics and its run")
+    show = commands.add_parser("show", parents=[where],
+                               help="one version's lineage: run, data, config, metrics, gate, baseline")
+    show.add_argument("model", help="the model's name: its folder in the serving directory (e.g. bank)")
+    show.add_argument("version", nargs="?", type=int, help="the version number (default: the newest)")
+    back = commands.add_parser("rollback", parents=[where], help="publish an earlier version again as the newest one")
+    back.add_argument("model", help="the model's name: its folder in the serving directory (e.g. bank)")
+    back.add_argument("version", type=int, help="the earlier version to serve again (see `list`)")
     return p
 
 
@@ -95,4 +102,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

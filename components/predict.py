@@ -8,12 +8,16 @@ Rows are given by their CSV column names (components/evaluation/scoring.py's Sco
 label column, if present, is ignored like any other column the model does not take. The output holds
 every input column, `positive_probability` and `predicted_<label>` (yes/no at the model's decision threshold,
 chosen on validation in train and recorded in the model; 0.5 for a model that records none).
-Exit codes: 0 scored; 2 bad flags; 3 model missing or not loadable, a column missing, a cell empty or
-of the wrong type (each message names the column, line and value); 75 the output could not be written.
+The CSV is checked against the model's recorded columns before TensorFlow loads. Categories the model never
+saw and numbers far outside its training range are counted per column in the log (and in the result).
+Exit codes: 0 scored; 2 bad flags (an --output in a directory that does not exist); 3 model missing or not
+loadable, a column missing, a cell empty or of the wrong type (each message names the column, line and
+value); 75 the output could not be written.
 """
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -22,11 +26,12 @@ import pandas as pd
 
 from components import storage
 from components.core import console, filenames
-from components.core.errors import DataError
+from components.core.errors import DataError, UsageError
 from components.registry import lookups
 
 log = logging.getLogger("components.predict")
 PROBABILITY = "positive_probability"
+STDOUT = "-"
 
 
 def resolve_model(path: str | Path) -> Path:
@@ -78,32 +83,90 @@ def score_frame(frame: pd.DataFrame, scorer, label: str | None, batch_size: int)
     return out
 
 
-def predict(model: str | Path, data: str | Path, output: str | Path, batch_size: int = 1024) -> dict:
-    from components.evaluation.scoring import Scorer
+def check_output(output: str) -> None:
+    """`-` is standard output; a file goes into an existing directory (a typo is not made into a tree)."""
+    if output == STDOUT:
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise UsageError(f"--output {output} is a directory: pass a file name for the scores (e.g. "
+                         f"{path / 'scores.csv'}).")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {output}: directory {path.parent} does not exist: create it first, or pass "
+                         f"a path in an existing directory (or - for standard output).")
 
-    model_dir, data = resolve_model(model), Path(data)
+
+def recorded_kinds(record: dict) -> dict[str, bool]:
+    """CSV column -> True where the model takes text, from its column record (no TensorFlow needed)."""
+    categorical = set(record.get("categorical", ()))
+    return {column: column in categorical for column in record["inputs"]}
+
+
+def unlike_training(frame: pd.DataFrame, seen: dict) -> dict[str, dict[str, int]]:
+    """Rows unlike anything in training, per column: categories the model never saw (it scores them as
+    'unknown') and numbers outside the training range by more than its width (it extrapolates)."""
+    found: dict[str, dict[str, int]] = {}
+    for column, known in (seen.get("categories") or {}).items():
+        if column in frame.columns:
+            unseen = ~frame[column].astype(str).str.strip().isin(set(known))
+            if unseen.any():
+                values = frame[column][unseen].astype(str).value_counts().index[:3].tolist()
+                found.setdefault(column, {})["unseen"] = int(unseen.sum())
+                log.warning("column %r: %d row(s) hold categories unseen in training (e.g. %s): scored as an "
+                            "unknown category", column, int(unseen.sum()), ", ".join(map(repr, values)))
+    for column, (low, high) in (seen.get("ranges") or {}).items():
+        if column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
+            margin = max(high - low, abs(high), abs(low), 1.0)
+            values = frame[column]
+            outside = (values < low - margin) | (values > high + margin)
+            if outside.any():
+                found.setdefault(column, {})["far_outside_range"] = int(outside.sum())
+                log.warning("column %r: %d row(s) far outside the training range [%g, %g] (e.g. %g): the model "
+                            "extrapolates there", column, int(outside.sum()), low, high, values[outside].iloc[0])
+    return found
+
+
+def predict(model: str | Path, data: str | Path, output: str | Path, batch_size: int = 1024) -> dict:
+    from components.evaluation.scoring import Scorer, column_record
+
+    model_dir, data, output = resolve_model(model), Path(data), str(output)
+    check_output(output)
+    if data.is_dir():
+        raise DataError(f"--data {data} is a directory: pass the CSV file to score.")
     if not data.is_file():
-        raise DataError(f"--data {data} is not a file: pass the CSV to score.")
+        raise DataError(f"--data {data} does not exist: pass the CSV to score.")
+    record = column_record(model_dir)
+    frame = storage.read_csv(data)
+    if record:  # the model's recorded columns: a wrong CSV is told before TensorFlow loads
+        check_cells(frame, recorded_kinds(record), data)
     deployed = (model_dir / filenames.VERSION_DIGESTS).is_file()  # a pushed version: check its bytes first
     scorer = Scorer(model_dir, "the model", deployed=deployed)
-    frame = storage.read_csv(data)
     check_cells(frame, scorer.takes_text(), data)
-    scored = score_frame(frame, scorer, scorer.record.get("label"), batch_size)
-    with storage.atomic_file(output) as tmp:
-        scored.to_csv(tmp, index=False)
+    skew = unlike_training(frame, record.get("seen") or {})
+    scored = score_frame(frame, scorer, record.get("label"), batch_size)
+    if output == STDOUT:
+        sys.stdout.write(scored.to_csv(index=False))
+    else:
+        with storage.atomic_file(output) as tmp:
+            scored.to_csv(tmp, index=False)
     positive = int((scored[PROBABILITY] >= scorer.threshold).sum())
     log.info("scored %d rows of %s with %s: %d predicted positive; written to %s", len(scored), data, model_dir,
-             positive, output)
-    return {"model_dir": str(model_dir), "rows": len(scored), "predicted_positive": positive, "output": str(output)}
+             positive, "standard output" if output == STDOUT else output)
+    if skew:
+        log.warning("unlike training: %s", "; ".join(f"{column}: " + ", ".join(f"{n} {what.replace('_', ' ')}"
+                                                                                for what, n in kinds.items())
+                                                     for column, kinds in skew.items()))
+    return {"model_dir": str(model_dir), "rows": len(scored), "predicted_positive": positive, "output": output,
+            "unlike_training": skew}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = console.parser("python -m components.predict", __doc__.split("\n\n")[0])
+    parser = console.parser("python -m components.predict", __doc__.split("\n\n")[0], (3, 75), prints=True)
     parser.add_argument("--model", required=True, help="SavedModel directory, or <serving-dir>/<model> for its "
                                                        "newest version")
     parser.add_argument("--data", required=True, help="CSV to score (delimiter detected; label column optional)")
-    parser.add_argument("--output", required=True, help="CSV to write: the input columns, positive_probability "
-                                                        "and predicted_<label>")
+    parser.add_argument("--output", required=True, help="CSV to write (- for standard output): the input "
+                                                        "columns, positive_probability and predicted_<label>")
     parser.add_argument("--batch-size", type=int, default=1024, help="rows per call of the model (default: 1024)")
     args = console.parse(parser, argv)
     console.quiet_tensorflow()
@@ -113,4 +176,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

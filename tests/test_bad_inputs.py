@@ -193,7 +193,8 @@ def test_training_that_learns_nothing_exits_5(tmp_path, capsys):
     code = run_pipeline("--pipeline-root", str(tmp_path / "runs"), "--serving-dir", str(tmp_path / "serving"),
                         "--run-id", "stall", "--epochs", "3", "--set", "train.learning_rate=9")
     err = capsys.readouterr().err
-    assert code == 5 and "training made no progress" in err and "--learning-rate (now 9.0)" in err
+    assert code == 5 and "training made no progress" in err
+    assert "learning rate (now 9.0: e.g. --set train.learning_rate=0.9)" in err
     assert "Traceback" not in err
     steps = storage.read_json(tmp_path / "runs" / "stall" / "manifest.json")["steps"]
     assert steps["train"]["status"] == "failed" and steps["push"]["status"] == "pending"

@@ -30,6 +30,7 @@ from components.beam import jobs
 from components.core import filenames
 from components.core.errors import DataError
 from components.data.features import FeatureSet, encode_labels, feature_columns
+from components.storage.tables import ragged_error
 
 RANGE_MIN_BYTES = 256 * 1024      # small files still get several ranges (the parallel path is exercised)
 RANGE_MAX_BYTES = 32 * 2**20      # a worker holds one range's rows at a time
@@ -82,8 +83,7 @@ class RangeReader:
         except pd.errors.ParserError as exc:  # pandas counts lines from the range's start: count from the file's
             before = lines_before(self.path, at)
             message = re.sub(r"line (\d+)", lambda m: f"line {int(m.group(1)) + before}", str(exc).strip())
-            raise DataError(f"{self.path} has ragged rows: {message}. Every row needs as many fields as the "
-                            f"header.") from None
+            raise ragged_error(self.path, message) from None
 
 
 def lines_before(path: str, offset: int) -> int:

@@ -22,6 +22,7 @@ from components.beam import jobs
 from components.beam.split import byte_ranges, lines_before, parallelism, read_range
 from components.core.errors import DataError
 from components.data.features import NEGATIVE, POSITIVE
+from components.storage.tables import ragged_error
 
 BATCH_ROWS = 1000  # TFDV's default desired batch size
 
@@ -46,8 +47,7 @@ class ParseRange(beam.DoFn):
                 continue  # a blank line, as pandas skips it
             if len(cells) != self.width:
                 line = lines_before(self.path, at) + reader.line_num
-                raise DataError(f"{self.path} has ragged rows: line {line} has {len(cells)} fields where the header "
-                                f"has {self.width}. Every row needs as many fields as the header.")
+                raise ragged_error(self.path, f"Expected {self.width} fields in line {line}, saw {len(cells)}")
             batch.append([cell.encode("utf-8") for cell in cells])
             if len(batch) == BATCH_ROWS:
                 yield batch

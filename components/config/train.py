@@ -32,7 +32,8 @@ def group(cls: type) -> Any:
 @dataclasses.dataclass(frozen=True)
 class FitOptions:
     """How the network is fitted: optimiser, batches, epochs, early stopping, the seed."""
-    learning_rate: float = field(0.001, "Adam learning rate (per global batch; see README for scaling)")
+    learning_rate: float = field(0.001, "Adam learning rate (not scaled with the global batch; docs/distributed.md "
+                                        "says when to raise it)")
     batch_size: int = field(100, "batch size per replica (global = batch_size x replicas)")
     per_replica_batch: bool = field(True, "scale the global batch with the replica count; false keeps "
                                            "batch_size as the global batch")

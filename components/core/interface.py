@@ -72,6 +72,7 @@ class ComponentSpec:
                                             # the step's record on disk ('' = result.json)
     # What the run summary says of this step, from its manifest record and its output directory.
     summarize: Callable[[dict, Path], list[str]] | None = None
+    exit_codes: tuple[int, ...] = (3, 75)   # what its CLI can return besides 0, 1 (bug) and 2 (usage)
 
     @property
     def module(self) -> str:

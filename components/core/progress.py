@@ -8,9 +8,11 @@ logs of every execution).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from typing import Callable, Iterable, Iterator, Mapping
 
@@ -75,3 +77,42 @@ def counted(chunks: Iterable, what: str, env: Mapping[str, str] | None = None) -
         yield chunk
 
 
+
+class _LastLine(logging.Handler):
+    """Remembers when the last log line was written, so a heartbeat speaks only into silence."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.at = time.monotonic()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.at = time.monotonic()
+
+
+@contextlib.contextmanager
+def heartbeat(what: str, env: Mapping[str, str] | None = None) -> Iterator[None]:
+    """While a phase runs whose work cannot report its own progress (TFDV's statistics, a TensorFlow trace,
+    TFRecord writing): when progress is on and nothing was logged for a few seconds, log
+    `<what>: still working (12 s)`, so a silent phase is not taken for a hung one."""
+    if not enabled(env):
+        yield
+        return
+    # a little under the interval: a line lands before the silence reaches it, whatever the scheduling
+    every, started, done, last = 0.8 * (interval(env) or DEFAULT_SECONDS), time.monotonic(), threading.Event(), \
+        _LastLine()
+    root = logging.getLogger()
+    root.addHandler(last)
+
+    def beat() -> None:
+        while not done.wait(max(every - (time.monotonic() - last.at), 0.1)):
+            if time.monotonic() - last.at >= every:
+                log.info("%s: still working (%.0f s)", what, time.monotonic() - started)
+
+    thread = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        root.removeHandler(last)

@@ -40,6 +40,19 @@ def require_label(frame: pd.DataFrame, label: str) -> None:
                         f"{', '.join(map(str, frame.columns))}. Pass the right one with --label.")
 
 
+def csv_lines(mask: np.ndarray, shown: int = 5) -> str:
+    """`1 row (CSV line 12)`, `3 rows (CSV lines 2, 5 and 9)`, `40 rows (CSV lines 2, 3, 4, 5, 6 and 35 more)`:
+    the rows where `mask` is set, by their line in the file (the header is line 1)."""
+    lines = [str(i + 2) for i in np.flatnonzero(mask)]
+    if len(lines) == 1:
+        return f"1 row (CSV line {lines[0]})"
+    head, rest = lines[:shown], len(lines) - shown
+    listed = ", ".join(head) + (f" and {rest} more" if rest > 0 else "")
+    if rest <= 0:
+        listed = ", ".join(head[:-1]) + f" and {head[-1]}"
+    return f"{len(lines)} rows (CSV lines {listed})"
+
+
 def encode_labels(values: pd.Series, label: str, require_both: bool = True) -> np.ndarray:
     """Map yes/no, 1/0 and true/false (any case) to 1/0; anything else names the offending values.
 
@@ -47,9 +60,8 @@ def encode_labels(values: pd.Series, label: str, require_both: bool = True) -> n
     text = values.astype(str).str.strip().str.lower()
     missing = values.isna() | (text == "")
     if missing.any():
-        rows = ", ".join(str(i + 2) for i in np.flatnonzero(missing.to_numpy())[:5])
-        raise DataError(f"label column {label!r} is empty on {int(missing.sum())} rows (CSV lines {rows}, "
-                        f"...): every row needs a label.")
+        raise DataError(f"label column {label!r} is empty on {csv_lines(missing.to_numpy())}: every row needs a "
+                        f"label.")
     unknown = sorted(set(text) - POSITIVE - NEGATIVE)
     if unknown:
         raise DataError(f"label column {label!r} holds values {unknown[:5]} that are neither positive "

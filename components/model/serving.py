@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from components.data.columns import signature_names
 from components.data.features import FeatureSet
 from components.model.decision import Decision
 from components.model.preprocessing import Preprocessor
 
+MAX_RECORDED_CATEGORIES = 1000  # a column with more distinct values (an id, free text) is not checked for them
 
-def columns_record(spec: FeatureSet, decision: Decision | None = None) -> dict:
-    """What the model records about its inputs: CSV column -> signature input name, and each column's kind; and
-    its decision (threshold, rule, temperature), which its `label` output applies."""
+
+def training_values(features: dict, spec: FeatureSet) -> dict:
+    """What the model saw in training, for predict to flag serving rows unlike it: each categorical's values
+    (up to MAX_RECORDED_CATEGORIES) and each numeric's range, from the rows preprocessing was adapted on."""
+    categories = {}
+    for name in spec.categorical:
+        values = np.unique([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in features[name]])
+        if len(values) <= MAX_RECORDED_CATEGORIES:
+            categories[name] = values.tolist()
+    ranges = {name: [float(np.min(features[name])), float(np.max(features[name]))] for name in spec.numeric
+              if len(features[name])}
+    return {"categories": categories, "ranges": ranges}
+
+
+def columns_record(spec: FeatureSet, decision: Decision | None = None, seen: dict | None = None) -> dict:
+    """What the model records about its inputs: CSV column -> signature input name, and each column's kind; its
+    decision (threshold, rule, temperature), which its `label` output applies; and what it saw in training."""
     return {"inputs": signature_names(spec.columns), "numeric": list(spec.numeric),
-            "categorical": list(spec.categorical), "label": spec.label, "decision": (decision or Decision()).to_dict()}
+            "categorical": list(spec.categorical), "label": spec.label, "decision": (decision or Decision()).to_dict(),
+            "seen": seen or {}}
 
 
-def serving_module(preprocessor: Preprocessor, classifier, spec: FeatureSet, decision: Decision | None = None):
+def serving_module(preprocessor: Preprocessor, classifier, spec: FeatureSet, decision: Decision | None = None,
+                   seen: dict | None = None):
     """A tf.Module whose `serving_default` takes raw columns (strings and numbers) and returns `probabilities`
     ([no, yes]), `positive_probability` and `label` (1 when positive_probability >= the decision threshold).
 
@@ -30,7 +49,7 @@ def serving_module(preprocessor: Preprocessor, classifier, spec: FeatureSet, dec
     module.preprocessing = preprocessor.layers()
     module.classifier = classifier
     names = signature_names(spec.columns)
-    record = tf.constant(json.dumps(columns_record(spec, decision), ensure_ascii=False))
+    record = tf.constant(json.dumps(columns_record(spec, decision, seen), ensure_ascii=False))
     threshold, temperature = tf.constant(decision.threshold, tf.float32), tf.constant(decision.temperature, tf.float32)
 
     def serve(**inputs):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from components import storage
 from components.core import filenames
-from components.core.errors import DataError, InfraError
+from components.core.errors import DataError, InfraError, UsageError
 from components.registry import integrity, lookups
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ def locked(model_root: Path):
         model_root.mkdir(parents=True, exist_ok=True)
         handle = open(model_root / filenames.PUSH_LOCK, "w")
     except OSError as exc:
+        in_the_way = next((p for p in (model_root, *model_root.parents) if p.exists()), None)
+        if in_the_way is not None and not in_the_way.is_dir():  # a re-run fails the same way: not retryable
+            raise UsageError(f"cannot publish to {model_root}: {in_the_way} is a file, not a directory. Move that "
+                             f"file away or pass another --serving-dir.") from None
         raise InfraError(f"cannot write to the serving directory {model_root}: {exc.strerror or exc}. "
                          f"Check its permissions and free space.") from exc
     with handle:

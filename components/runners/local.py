@@ -8,7 +8,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from components.core import protocol
+from components.core import progress, protocol
 from components.core.errors import PipelineError, UsageError
 from components.core.interface import OUTPUT, ComponentSpec
 from components.orchestration.paths import MAX_WORKERS
@@ -58,7 +58,8 @@ def in_process(spec: ComponentSpec, config: Any, inputs: dict[str, Path | None],
     """run() here; its outcome recorded in its output directory, as a component CLI records it."""
     component = importlib.import_module(spec.module)
     try:
-        record = protocol.Record(0, component.run(config, inputs, outputs))
+        with progress.heartbeat(spec.name):
+            record = protocol.Record(0, component.run(config, inputs, outputs))
     except PipelineError as exc:
         record = protocol.Record.of_error(exc)
     main.write_record(outputs[OUTPUT], record, spec.result_file)

@@ -13,7 +13,7 @@ import numpy as np
 
 from components import storage
 from components.config.sections import EvaluateConfig
-from components.core import filenames
+from components.core import console, filenames
 from components.core.interface import ComponentSpec, Input, Lookup, StepOutput
 from components.data.features import FeatureSet
 from components.evaluation import metrics, plots
@@ -118,4 +118,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 from components import storage
 from components.config import overrides
-from components.core import console, filenames
+from components.core import console, filenames, progress
 from components.core.errors import PipelineError
 from components.core.interface import OUTPUT, ComponentSpec
 from components.core.protocol import Record, print_record
@@ -42,7 +42,7 @@ def component_main(argv: Sequence[str] | None, spec: ComponentSpec, config_cls: 
                    keep_result: Callable[[dict], bool] = lambda result: True) -> int:
     """The CLI of every component (and its container entry point): path flags from the spec plus one flag
     per config field, then `run(config, inputs, outputs)`; ends with the step's Record (see above)."""
-    arg_parser = console.parser(f"python -m {spec.module}", spec.description)
+    arg_parser = console.parser(f"python -m {spec.module}", spec.description, spec.exit_codes)
     overrides.add_flags(arg_parser, config_cls)
     for name, help_text, required in path_flags(spec):
         arg_parser.add_argument(console.flag(name), dest=name, required=required, help=help_text)
@@ -55,7 +55,8 @@ def component_main(argv: Sequence[str] | None, spec: ComponentSpec, config_cls: 
         inputs = {i.name: getattr(args, i.name) for i in spec.inputs}
         outputs = {name: getattr(args, name) for name in output_names}
         try:
-            result = run(config, inputs, outputs, **(run_kwargs() if run_kwargs else {}))
+            with progress.heartbeat(spec.name):
+                result = run(config, inputs, outputs, **(run_kwargs() if run_kwargs else {}))
         except PipelineError as exc:
             _finish(args.output, Record.of_error(exc), spec.result_file)
             raise

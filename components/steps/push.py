@@ -14,7 +14,7 @@ from typing import Sequence
 
 from components import storage
 from components.config.sections import PushConfig
-from components.core import filenames
+from components.core import console, filenames
 from components.core.errors import DataError, GateRefused
 from components.core.interface import DATA, RUN_INFO, SERVING_DIR, ComponentSpec, Input, Output, StepOutput
 from components.evaluation import scoring
@@ -36,7 +36,8 @@ SPEC = ComponentSpec(
             Input("run_info", RUN_INFO, "the run's run.json (run id, data, config), kept as the version's lineage",
                   required=False)),
     outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),),
-    result_file=filenames.GATE_JSON, summarize=lambda record, output: summary_lines(record, output))
+    result_file=filenames.GATE_JSON, exit_codes=(3, 6, 75),
+    summarize=lambda record, output: summary_lines(record, output))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,4 +194,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

@@ -17,7 +17,7 @@ import numpy as np
 from components import storage
 from components.config import grammars
 from components.config.sections import SplitConfig
-from components.core import filenames
+from components.core import console, filenames
 from components.core.errors import DataError, UsageError
 from components.core.interface import DATA, ComponentSpec, Input, StepOutput
 from components.data.features import (
@@ -190,4 +190,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from components import storage
 from components.config.train import TrainConfig
-from components.core import filenames
+from components.core import console, filenames
 from components.core.errors import InfraError, TrainingError, UsageError
 from components.core.interface import ComponentSpec, Input, StepOutput
 from components.reports import tensorboard
@@ -30,7 +30,8 @@ SPEC = ComponentSpec(
     name="train", image="trainer", distributed=True,
     description="Train the Keras model on a split under a tf.distribute strategy; export a SavedModel taking "
                 "raw columns. Reads TF_CONFIG for multi-worker training.",
-    inputs=(Input("split", StepOutput("split"), "the split component's output directory"),))
+    inputs=(Input("split", StepOutput("split"), "the split component's output directory"),),
+    exit_codes=(3, 5, 75))
 
 
 def check_shards(split_dir: Path, workers: int) -> None:
@@ -109,4 +110,4 @@ def _tf_config(text: str | None) -> dict | None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

@@ -19,7 +19,7 @@ import pandas as pd
 from components import storage
 from components.config import grammars
 from components.config.sections import ValidateConfig
-from components.core import filenames
+from components.core import console, filenames
 from components.core.errors import AnomaliesError
 from components.core.interface import DATA, SCHEMA, ComponentSpec, Input, Lookup
 from components.data.columns import check_number_formats
@@ -38,7 +38,8 @@ SPEC = ComponentSpec(
             Input("schema", SCHEMA, "TFDV schema (.pbtxt); omitted: infer one and save it", required=False),
             Input("previous_statistics", Lookup(lookups.previous_statistics),
                   "stats.pb of an earlier run, to report drift", required=False)),
-    result_file=filenames.VALIDATE_RESULT, summarize=lambda record, output: summary_lines(record))
+    result_file=filenames.VALIDATE_RESULT, exit_codes=(3, 4, 75),
+    summarize=lambda record, output: summary_lines(record))
 
 
 def _tfdv():
@@ -92,9 +93,22 @@ def find_anomalies(stats, schema):
     return tfdv.validate_statistics(stats, schema)
 
 
-def describe_anomalies(anomalies) -> list[str]:
-    return [f"{name}: {info.short_description}. {info.description}"
+def describe_anomalies(anomalies, frame: pd.DataFrame | None = None) -> list[str]:
+    """One line per column; a type mismatch also names the first line and value that are not a number."""
+    return [f"{name}: {info.short_description}. {info.description}{first_non_number(frame, name.strip(chr(39)))}"
             for name, info in sorted(anomalies.anomaly_info.items())]
+
+
+def first_non_number(frame: pd.DataFrame | None, column: str) -> str:
+    """` (line 13 holds 'lots')` when `column` holds text where numbers are expected, else ''."""
+    if frame is None or column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column]):
+        return ""
+    values = frame[column]
+    bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+    if not bad.any() or bad.all():
+        return ""
+    row = int(bad.to_numpy().argmax())
+    return f" (line {row + 2} holds {values.iloc[row]!r}; a number is expected there)"
 
 
 def find_drift(stats, schema, previous, config: ValidateConfig) -> list[str]:
@@ -147,6 +161,7 @@ def _statistics(config: ValidateConfig, data: Path, out: Path):
         require_label(frame, config.label)
         check_number_formats(frame, data, skip=config.label)
         frame[config.label] = canonical_labels(frame[config.label])
+        log.info("computing statistics of %d rows x %d columns (TFDV)", len(frame), frame.shape[1])
         stats = statistics_in_memory(frame)
     return stats, rows, frame, sampled
 
@@ -154,6 +169,7 @@ def _statistics(config: ValidateConfig, data: Path, out: Path):
 def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: data (CSV), schema (optional .pbtxt), previous_statistics (optional); outputs: output dir."""
     data, out = Path(inputs["data"]), Path(outputs["output"])
+    log.info("reading %s", data)
     stats, rows, frame, sampled = _statistics(config, data, out)
     log.info("statistics of %d rows x %d columns", rows, len(stats.datasets[0].features))
 
@@ -163,7 +179,7 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
         schema, origin = infer_schema(stats), "inferred"
         log.info("no schema given: inferred one from this data (saved as %s)", out / filenames.SCHEMA)
     anomalies = find_anomalies(stats, schema)
-    problems = describe_anomalies(anomalies)
+    problems = describe_anomalies(anomalies, frame)
     drift = []
     if inputs.get("previous_statistics"):
         drift = find_drift(stats, schema, storage.load_statistics(inputs["previous_statistics"]), config)
@@ -217,4 +233,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console.entry(main))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -18,14 +19,15 @@ SNIFF_BYTES = 64 * 1024
 def sniff_delimiter(path: str | os.PathLike) -> str:
     """Detect the delimiter from the head of the file; refuse binary, non-UTF-8 and header-only files."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"data file {path} is a directory: pass the CSV file inside it with --data.")
     if not path.is_file():
-        raise DataError(f"data file {path} does not exist (or is not a file): pass an existing CSV with --data.")
+        raise DataError(f"data file {path} does not exist: pass an existing CSV with --data.")
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if not head.strip():
         raise DataError(f"data file {path} is empty: it needs a header row and data rows.")
-    if b"\x00" in head:
-        raise DataError(f"data file {path} looks binary (it holds NUL bytes): pass a text CSV file.")
+    _refuse_encoded(path, head)
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -40,6 +42,32 @@ def sniff_delimiter(path: str | os.PathLike) -> str:
         raise DataError(f"cannot detect the delimiter of {path}: expected one of "
                         f"{' '.join(repr(d) for d in DELIMITERS)} between the columns of its header.")
     return delimiter
+
+
+# Leading bytes of files that are CSV only once decoded or decompressed: named, not called "binary".
+COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
+              b"\x28\xb5\x2f\xfd": "zstd"}
+UTF16_BOMS = {b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
+
+
+def _refuse_encoded(path: Path, head: bytes) -> None:
+    """Compressed and UTF-16 files are named as such, with the command that makes them plain UTF-8 CSV."""
+    kind = next((name for magic, name in COMPRESSED.items() if head.startswith(magic)), None)
+    if kind:
+        raise DataError(f"data file {path} is {kind}-compressed: decompress it first (e.g. `{_unpack(kind)} "
+                        f"{path}`) and pass the CSV inside with --data.")
+    utf16 = next((name for bom, name in UTF16_BOMS.items() if head.startswith(bom)), None)
+    if utf16 is None and b"\x00" in head[:200] and head[1:200:2].count(b"\x00") > 50:
+        utf16 = "UTF-16 (little-endian, without a byte-order mark)"
+    if utf16:
+        raise DataError(f"data file {path} is {utf16} text: re-save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 "
+                        f"{path} > {path.stem}-utf8.csv`) and pass that file.")
+    if b"\x00" in head:
+        raise DataError(f"data file {path} looks binary (it holds NUL bytes): pass a text CSV file.")
+
+
+def _unpack(kind: str) -> str:
+    return {"gzip": "gunzip -k", "zip": "unzip", "bzip2": "bunzip2 -k", "xz": "unxz -k", "zstd": "unzstd"}[kind]
 
 
 def _best_delimiter(lines: list[str]) -> str | None:
@@ -121,8 +149,24 @@ def read_csv_chunks(path: str | os.PathLike, rows: int, usecols: list[str] | Non
         raise
 
 
+RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
 def _ragged(path: str | os.PathLike, exc: Exception) -> DataError:
-    return DataError(f"{path} has ragged rows: {exc}. Every row needs as many fields as the header.")
+    """One line, without pandas' wording, with the fix: the summary of a run keeps a message's first line."""
+    return ragged_error(path, str(exc))
+
+
+def ragged_error(path: str | os.PathLike, text: str) -> DataError:
+    found = RAGGED.search(text)
+    if found is None:
+        detail = " ".join(text.split()).rstrip(".")
+        return DataError(f"{path} has ragged rows ({detail}): every row needs as many fields as the header; fix "
+                         f"that row (a stray delimiter, or a quote left open).")
+    width, line, saw = found.groups()
+    return DataError(f"{path} has ragged rows: line {line} has {saw} fields but the header has {width}; every row "
+                     f"needs as many fields as the header: fix that row (a stray delimiter, or a field with the "
+                     f"delimiter in it that needs quotes).")
 
 
 HEAD_ROWS = 10_000  # enough rows to see thousands separators or decimal commas in a column

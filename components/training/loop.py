@@ -24,7 +24,7 @@ from components.model.decision import decide
 from components.model.keras_compat import keras
 from components.model.mlp import build_classifier
 from components.model.preprocessing import Preprocessor
-from components.model.serving import serving_module
+from components.model.serving import serving_module, training_values
 from components.model.wide_deep import WideDeepPreprocessor, build_wide_deep
 from components.reports import tensorboard
 from components.storage import datasets
@@ -89,6 +89,7 @@ def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chi
                                 filenames.split_path(split_dir, "train"))[0])
     preprocessor = WideDeepPreprocessor(spec, config) if config.family == "wide_deep" else Preprocessor(spec, config)
     preprocessor.adapt(sample)
+    seen = training_values(sample, spec)
     del sample
 
     with strategy.scope():
@@ -104,7 +105,7 @@ def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chi
     history = _fit(classifier, config, data, workdir, backup_root, chief, strategy, list(extra_callbacks))
     check_progress(history, counts["train"]["positive_fraction"], config)
     decision = decide_on_validation(classifier, preprocessor, split_dir, spec, config)
-    module, signature = serving_module(preprocessor, classifier, spec, decision)
+    module, signature = serving_module(preprocessor, classifier, spec, decision, seen)
     return module, signature, history
 
 
@@ -168,16 +169,18 @@ def check_progress(history: dict, positive_fraction: float, config: TrainConfig)
     """Fail when training diverged, or learned nothing beyond always predicting the label balance."""
     losses = history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
-        raise TrainingError(f"training diverged (loss {losses[-1]}): lower --learning-rate (now "
-                            f"{config.fit.learning_rate}) or check the data for extreme values.")
+        raise TrainingError(f"training diverged (loss {losses[-1]}): lower the learning rate (now "
+                            f"{config.fit.learning_rate}: --set train.learning_rate={config.fit.learning_rate / 10:g}) "
+                            f"or check the data for extreme values (validate/report.html shows each column's range).")
     val_losses = history.get("val_loss", [])
     p = min(max(positive_fraction, 1e-6), 1 - 1e-6)
     prior_loss = -(p * math.log(p) + (1 - p) * math.log(1 - p))
     if val_losses and min(val_losses) > 0.98 * prior_loss:
         raise TrainingError(f"training made no progress: best validation loss {min(val_losses):.4f} is no better "
                             f"than {prior_loss:.4f}, the loss of always predicting the label balance. Check the "
-                            f"data for extreme values (validate/stats.html shows each column's range) or "
-                            f"change --learning-rate (now {config.fit.learning_rate}).")
+                            f"data for extreme values (validate/report.html shows each column's range) or change "
+                            f"the learning rate (now {config.fit.learning_rate}: e.g. --set "
+                            f"train.learning_rate={config.fit.learning_rate / 10:g}).")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -83,7 +83,7 @@ def test_beam_statistics_agree_with_in_memory_statistics_on_files_in_the_wild(tm
     (b"59,admin.,marri\xe9d,secondary,no,2343,yes,no,unknown,5,may,1042,1,-1,0,unknown,yes",
      "line 11000 holds the byte(s) b'\\xe9'"),
     (b"59,admin.,married,secondary,no,2343,yes,no,unknown,5,may,1042,1,-1,0,unknown,yes,extra",
-     "line 11000 has 18 fields where the header has 17")])
+     "line 11000 has 18 fields but the header has 17")])
 def test_a_bad_row_only_the_beam_workers_see_is_a_data_error(tmp_path, bad, message):
     path = with_bad_row(tmp_path, 11000, bad)
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)").replace("\\x", "\\\\x")):
@@ -186,6 +186,6 @@ def test_a_failing_flink_job_exits_with_the_data_error_code_and_no_java_trace(tm
                           f"--beam-pipeline-args={FLINK}"])
     assert code == DataError.exit_code == 3
     error = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line][-1]
-    assert "line 11000 has 18 fields where the header has 17" in error and str(path) in error
+    assert "line 11000 has 18 fields but the header has 17" in error and str(path) in error
     assert "java" not in error.lower() and "Traceback" not in error
     assert flink_jobs(started) == {"bankpipe-validate-statistics": "FAILED"}

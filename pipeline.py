@@ -162,8 +162,8 @@ def warnings(manifest: dict) -> list[str]:
         found.append(f"warning: statistics of a sample of {sampled['rows_in_sample']} of "
                      f"{sampled['rows_in_file']} rows (validate.big_data=beam computes exact ones)")
     if validated.get("drift"):
-        found.append(f"warning: drift against the previous run in {len(validated['drift'])} column(s): "
-                     f"see validate/drift.txt")
+        found.append(f"warning: drift against the previous run in {len(validated['drift'])} column(s) "
+                     f"({validated.get('compared_with') or 'of this data set'}): see validate/drift.txt")
     return found
 
 

@@ -20,7 +20,7 @@ from components.core.interface import DATA, RUN_INFO, SERVING_DIR, ComponentSpec
 from components.evaluation import scoring
 from components.evaluation.metrics import TEST_METRICS
 from components.registry import lookups, versions
-from components.reports import tensorboard
+from components.reports import model_card, tensorboard
 from components.steps.main import component_main
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ SPEC = ComponentSpec(
     inputs=(Input("model", StepOutput("train", filenames.MODEL), "SavedModel directory (train's model/)"),
             Input("metrics", StepOutput("evaluate"), "the evaluate component's output directory"),
             Input("run_info", RUN_INFO, "the run's run.json (run id, data, config), kept as the version's lineage",
-                  required=False)),
+                  required=False),
+            Input("split_summary", StepOutput("split", filenames.SPLIT_SUMMARY),
+                  "the split's summary (rows and label balance per split), for the model card", required=False)),
     outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),),
     result_file=filenames.GATE_JSON)
 
@@ -160,6 +162,23 @@ def data_change(serving_dir: Path, model_name: str, run: dict | None) -> str | N
             f"(sha256 {str(before.get('data_sha256'))[:12]})")
 
 
+def card_files(config: PushConfig, inputs: dict, metrics: dict):
+    """The model card's files for the version's final lineage: its facts from evaluate's metrics and plots,
+    the split's summary and the model's column record."""
+    summary = inputs.get("split_summary")
+    split = storage.read_json(summary) if summary and Path(summary).is_file() else None
+    record = scoring.column_record(Path(inputs["model"]))
+    columns = {"label": record.get("label"), "columns": list(scoring.model_inputs(Path(inputs["model"])))}
+    plots = {name: (Path(inputs["metrics"]) / name).read_bytes() for name in filenames.PLOTS
+             if (Path(inputs["metrics"]) / name).is_file()}
+
+    def documents(final: dict) -> dict[str, str]:
+        card = model_card.facts({**final, "model": config.model_name}, metrics, split, columns,
+                                (config.intended_use, config.not_for))
+        return {filenames.MODEL_CARD_MD: model_card.markdown(card), filenames.MODEL_CARD_HTML: model_card.html(card, plots)}
+    return documents
+
+
 def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: model (SavedModel dir), metrics (evaluate output dir), run_info (optional); outputs: output dir,
     serving_dir."""
@@ -186,7 +205,8 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
                            for c in checks if not c.passed)
         raise GateRefused(f"model not pushed: {failed}. Report: {out / filenames.GATE_TXT}")
     version, new = versions.publish(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name,
-                                    lineage(metrics, checks, run_info), metrics_dir / filenames.SEEN_ROWS)
+                                    lineage(metrics, checks, run_info), metrics_dir / filenames.SEEN_ROWS,
+                                    card_files(config, inputs, metrics))
     result["pushed_to" if new else "identical_to"] = str(version)
     storage.write_json(out / filenames.GATE_JSON, result)
     if new:

@@ -4,7 +4,6 @@ by a real headless Chromium (skipped without it, failed under CI)."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
@@ -27,8 +26,9 @@ def pushed(trained_small, tmp_path_factory):
     info = out / "run.json"
     storage.write_json(info, {"run_id": "card-run", "data_sha256": "ab" * 32, "params": {"data": "bank.csv"},
                               "config": {"train": {"family": "mlp", "hidden_units": 30, "learning_rate": 0.001}}})
-    result = push.run(PushConfig(min_accuracy=0.5, min_auc=0.5, min_balanced_accuracy=0.5, not_for=NOT_FOR,
-                                 intended_use="ranking whom to call in a deposit campaign"),
+    config = PushConfig(min_accuracy=0.5, min_auc=0.5, min_balanced_accuracy=0.5, not_for=NOT_FOR,
+                        intended_use="ranking whom to call in a deposit campaign")
+    result = push.run(config,
                       {"model": root / "train" / filenames.MODEL, "metrics": out / "evaluate", "run_info": info,
                        "split_summary": split_dir / filenames.SPLIT_SUMMARY},
                       {"output": out / "push", "serving_dir": out / "serving"})
@@ -42,7 +42,8 @@ def test_every_pushed_version_has_a_model_card(pushed):
     text = (version / filenames.MODEL_CARD_MD).read_text(encoding="utf-8")
     metrics = storage.read_json(out / "evaluate" / filenames.METRICS)["candidate"]
     for expected in ("# Model card: bank version 1", "run card-run", NOT_FOR, "deposit campaign", "label deposit",
-                     "rows: train 1600, validation 200, test 200", "positive share: train 50.0%", "family: mlp", "hidden_units: 30",
+                     "rows: train 1600, validation 200, test 200", "positive share: train 50.0%",
+                     "family: mlp", "hidden_units: 30",
                      f"auc: {metrics['auc']:.4f} (95% interval [", f"threshold {number(metrics['threshold'])}",
                      "Brier score", "accuracy vs majority", "16 columns: age, balance"):
         assert expected in text, expected
@@ -74,7 +75,7 @@ def test_chromium_renders_the_card_not_blank(pushed, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.search(r"<h1>Model card: bank version 1</h1>", done.stdout) and "Test metrics" in done.stdout
     assert server.paths == [f"/{filenames.MODEL_CARD_HTML}"] * 2  # nothing fetched but the page
-    assert not_blank(tmp_path / "card.png")
+    assert shot.returncode == 0 and not_blank(tmp_path / "card.png")
 
 
 def not_blank(png) -> bool:

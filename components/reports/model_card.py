@@ -40,7 +40,8 @@ def facts(lineage: dict, metrics: dict, split: dict | None, columns: dict, inten
         "positive_fraction": {name: part["positive_fraction"] for name, part in splits.items()},
         "label": columns.get("label"), "columns": list(columns.get("columns") or columns.get("inputs") or []),
         "hyperparameters": {key: train[key] for key in KEY_HPARAMS if key in train},
-        "metrics": {key: candidate[key] for key in ("accuracy", "auc", "f1", "precision", "recall") if key in candidate},
+        "metrics": {key: candidate[key] for key in ("accuracy", "auc", "f1", "precision", "recall")
+                    if key in candidate},
         "intervals": candidate.get("intervals") or {}, "test_rows": metrics.get("test_rows"),
         "threshold": candidate.get("threshold"), "rule": (candidate.get("decision") or {}).get("rule"),
         "calibration": {key: (metrics.get("calibration") or {}).get(key) for key in ("brier", "ece")},

@@ -12,7 +12,7 @@ from components.config.sections import EvaluateConfig, PushConfig
 from components.core import filenames
 from components.reports.charts import number
 from components.steps import evaluate, push
-from tests.test_report import RecordingServer, chromium, headless
+from tests.test_report import RecordingServer, chromium, headless, not_blank
 
 NOT_FOR = "credit decisions about a person <b>"
 
@@ -77,11 +77,3 @@ def test_chromium_renders_the_card_not_blank(pushed, tmp_path):
     assert server.paths == [f"/{filenames.MODEL_CARD_HTML}"] * 2  # nothing fetched but the page
     assert shot.returncode == 0 and not_blank(tmp_path / "card.png")
 
-
-def not_blank(png) -> bool:
-    """More than one colour in the screenshot's pixels: text and plots, not an empty white page."""
-    from PIL import Image
-
-    with Image.open(png) as image:
-        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
-    return colours is None or len(colours) > 50

@@ -85,9 +85,10 @@ def vs_deployed(metrics: dict, name: str, tolerance: float) -> Check:
     comparison = metrics["comparison"]
     interval = (comparison.get("difference_intervals") or {}).get(name)
     if interval:
-        return Check(f"{name} vs deployed (upper 95% bound of the difference)", interval[1], -tolerance)
+        # 0.0 - tolerance: a zero tolerance shows as 0.0000, not -0.0000
+        return Check(f"{name} vs deployed (upper 95% bound of the difference)", interval[1], 0.0 - tolerance)
     return Check(f"{name} vs deployed (difference)", comparison["candidate"][name] - metrics["baseline"][name],
-                 -tolerance)
+                 0.0 - tolerance)
 
 
 def vs_best(candidate: dict, best: dict, tolerance: float) -> Check:

@@ -20,10 +20,13 @@ shoot() {  # url, output png, window size, extra flags
 shoot "file://$scratch/runs/hidden-64x3/validate/report.html" "$here/docs/img/report.png" 1100,1400
 card=$(ls -d "$scratch"/serving/bank/* | sort -n -t/ -k1 | tail -1)/model_card.html
 shoot "file://$card" "$here/docs/img/model_card.png" 1000,1500
-"$here/.venv/bin/tensorboard" --logdir "$scratch/runs" --host 127.0.0.1 --port 6123 >"$scratch/tb.log" 2>&1 &
+port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$here/.venv/bin/tensorboard" --logdir "$scratch/runs" --host 127.0.0.1 --port "$port" >"$scratch/tb.log" 2>&1 &
 tb=$!
-trap 'kill $tb' EXIT
-until curl -sf http://127.0.0.1:6123/data/runs | grep -q wide-deep; do sleep 2; done
+trap 'kill $tb 2>/dev/null' EXIT
+until curl -sf "http://127.0.0.1:$port/data/runs" | grep -q wide-deep; do
+  kill -0 $tb || { cat "$scratch/tb.log"; exit 1; }; sleep 2
+done
 sleep 10  # the hparams plugin reads the event files after the runs list
-shoot "http://127.0.0.1:6123/?darkMode=false#hparams" "$here/docs/img/hparams.png" 1400,800 --virtual-time-budget=20000
+shoot "http://127.0.0.1:$port/#hparams" "$here/docs/img/hparams.png" 1920,720 --virtual-time-budget=20000
 echo "screenshots in $here/docs/img (runs in $scratch)"

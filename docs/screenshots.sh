@@ -13,13 +13,13 @@ if [ ! -d "$scratch/runs/wide-deep" ]; then
   "$py" "$here/pipeline.py" "${flags[@]}" --run-id wide-deep --set train.family=wide_deep --seed 7 || true
 fi
 shoot() {  # url, output png, window size, extra flags
-  chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+  chromium --headless=new --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
     --disable-component-update --user-data-dir="$scratch/profile" --hide-scrollbars \
     --host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" --window-size="$3" "${@:4}" --screenshot="$2" "$1"
 }
-shoot "file://$scratch/runs/hidden-64x3/validate/report.html" "$here/docs/img/report.png" 1100,1400
+shoot "file://$scratch/runs/hidden-64x3/validate/report.html" "$here/docs/img/report.png" 1100,1400 --virtual-time-budget=5000
 card=$(ls -d "$scratch"/serving/bank/* | sort -n -t/ -k1 | tail -1)/model_card.html
-shoot "file://$card" "$here/docs/img/model_card.png" 1000,1500
+shoot "file://$card" "$here/docs/img/model_card.png" 1000,1500 --virtual-time-budget=5000
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$here/.venv/bin/tensorboard" --logdir "$scratch/runs" --host 127.0.0.1 --port "$port" >"$scratch/tb.log" 2>&1 &
 tb=$!

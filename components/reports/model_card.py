@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 
+from components.core.interface import DATA
 from components.reports.charts import esc, number
 
 # The hyperparameters a reader asks about first; the full config is in the lineage.
@@ -33,14 +34,15 @@ def facts(lineage: dict, metrics: dict, split: dict | None, columns: dict, inten
     found = (split or {}).get("splits") or {}
     splits = {name: found[name] for name in sorted(found, key=lambda n: (SPLIT_ORDER + (n,)).index(n))}
     return {
-        "model": lineage.get("model", ""), "version": lineage.get("version"), "pushed_at": lineage.get("pushed_at"),
-        "run_id": run.get("run_id"), "data": (run.get("params") or {}).get("data"),
+        "model_name": lineage.get("model_name", ""), "version": lineage.get("version"),
+        "pushed_at": lineage.get("pushed_at"),
+        "run_id": run.get("run_id"), "data_file": (run.get("params") or {}).get(DATA.name),
         "data_sha256": str(run.get("data_sha256") or "")[:12],
         "rows": {name: part["rows"] for name, part in splits.items()},
         "positive_fraction": {name: part["positive_fraction"] for name, part in splits.items()},
         "label": columns.get("label"), "columns": list(columns.get("columns") or columns.get("inputs") or []),
         "hyperparameters": {key: train[key] for key in KEY_HPARAMS if key in train},
-        "metrics": {key: candidate[key] for key in ("accuracy", "auc", "f1", "precision", "recall")
+        "test_metrics": {key: candidate[key] for key in ("accuracy", "auc", "f1", "precision", "recall")
                     if key in candidate},
         "intervals": candidate.get("intervals") or {}, "test_rows": metrics.get("test_rows"),
         "threshold": candidate.get("threshold"), "rule": (candidate.get("decision") or {}).get("rule"),
@@ -50,16 +52,17 @@ def facts(lineage: dict, metrics: dict, split: dict | None, columns: dict, inten
 
 def _rows(card: dict) -> list[tuple[str, str]]:
     """(section, line) pairs shared by both renderings."""
-    out = [("Model", f"{card['model']} version {card['version']}, pushed {card['pushed_at']} by run {card['run_id']}")]
+    out = [("Model", f"{card['model_name']} version {card['version']}, pushed {card['pushed_at']} by run "
+                     f"{card['run_id']}")]
     out.append(("Intended use", card["intended_use"] or "not stated (push.intended_use)"))
     out.append(("Must not be used for", card["not_for"] or "not stated (push.not_for)"))
     rows = ", ".join(f"{name} {count}" for name, count in card["rows"].items()) or "not recorded"
     balance = ", ".join(f"{name} {100 * share:.1f}%" for name, share in card["positive_fraction"].items())
-    out += [("Data", f"{card['data']} (sha256 {card['data_sha256']}); rows: {rows}"),
+    out += [("Data", f"{card['data_file']} (sha256 {card['data_sha256']}); rows: {rows}"),
             ("Data", f"label {card['label']}; positive share: {balance or 'not recorded'}"),
             ("Data", f"{len(card['columns'])} columns: {', '.join(map(str, card['columns']))}")]
     out += [("Model family and hyperparameters", f"{key}: {value}") for key, value in card["hyperparameters"].items()]
-    for key, value in card["metrics"].items():
+    for key, value in card["test_metrics"].items():
         low_high = card["intervals"].get(key)
         shown = f" (95% interval [{low_high[0]:.4f}, {low_high[1]:.4f}])" if low_high else ""
         out.append((f"Test metrics ({card['test_rows']} rows)", f"{key}: {value:.4f}{shown}"))
@@ -74,7 +77,7 @@ def _rows(card: dict) -> list[tuple[str, str]]:
 
 
 def markdown(card: dict) -> str:
-    lines, section = [f"# Model card: {card['model']} version {card['version']}"], None
+    lines, section = [f"# Model card: {card['model_name']} version {card['version']}"], None
     for heading, text in _rows(card):
         if heading != section:
             lines += ["", f"## {heading}", ""]
@@ -85,7 +88,7 @@ def markdown(card: dict) -> str:
 
 
 def html(card: dict, images: dict[str, bytes]) -> str:
-    title = f"Model card: {card['model']} version {card['version']}"
+    title = f"Model card: {card['model_name']} version {card['version']}"
     body, section = [], None
     for heading, text in _rows(card):
         if heading != section:

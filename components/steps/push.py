@@ -174,7 +174,7 @@ def card_files(config: PushConfig, inputs: dict, metrics: dict):
              if (Path(inputs["metrics"]) / name).is_file()}
 
     def documents(final: dict) -> dict[str, str]:
-        card = model_card.facts({**final, "model": config.model_name}, metrics, split, columns,
+        card = model_card.facts({**final, "model_name": config.model_name}, metrics, split, columns,
                                 (config.intended_use, config.not_for))
         return {filenames.MODEL_CARD_MD: model_card.markdown(card),
                 filenames.MODEL_CARD_HTML: model_card.html(card, plots)}

@@ -76,7 +76,11 @@ def rollback(serving_dir: Path, model: str, version: int) -> Path:
     source = version_dir(serving_dir, model, version)
     integrity.verify(source)  # only bytes the gate once pushed may be served again
     lineage = dict(versions.read_lineage(source), rollback_of=version)
-    target, new = versions.publish(source, serving_dir, model, lineage, source / filenames.SEEN_ROWS)
+    cards = {name: (source / name).read_text(encoding="utf-8") for name in (filenames.MODEL_CARD_HTML,
+                                                                           filenames.MODEL_CARD_MD)
+             if (source / name).is_file()}  # the card of the version served again
+    target, new = versions.publish(source, serving_dir, model, lineage, source / filenames.SEEN_ROWS,
+                                   lambda final: cards)
     if not new:
         raise UsageError(f"version {version} of {model} has the same files as the newest ({target.name}): it is "
                          f"served already; nothing to roll back.")
@@ -92,8 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(list_models(serving_dir))
         elif args.command == "show":
             directory = version_dir(serving_dir, args.model, args.version)
-            print(json.dumps({"version": str(directory), **versions.read_lineage(directory)}, indent=2,
-                             ensure_ascii=False))
+            card = directory / filenames.MODEL_CARD_HTML
+            print(json.dumps({"version": str(directory), **versions.read_lineage(directory),
+                              "model_card": str(card) if card.is_file() else None}, indent=2, ensure_ascii=False))
+            if card.is_file():
+                print(f"model card: {card} (and {card.with_suffix('.md').name} beside it)")
         else:
             target = rollback(serving_dir, args.model, args.version)
             print(f"{args.model}: version {args.version} published again as version {target.name} ({target})")

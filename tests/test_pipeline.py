@@ -58,7 +58,7 @@ def test_an_identical_second_run_reuses_the_steps_and_pushes_nothing(two_runs):
     assert metrics["baseline"]["accuracy"] == pytest.approx(metrics["candidate"]["accuracy"])
     assert metrics["comparison"]["rows"] == metrics["test_rows"]  # version 1 never saw this test split
     gate = (root / "runs" / "second" / "push" / filenames.GATE_TXT).read_text()
-    assert "accuracy vs deployed" in gate and "serving/bank/1" in gate
+    assert "accuracy vs deployed" in gate and "serving/bank/1" in gate and "auc vs best version 1" in gate
     assert second["steps"]["push"]["result"]["identical_to"] == str(root / "serving" / "bank" / "1")
     inputs = second["steps"]["validate"]["inputs"]  # what the lookups found, per step
     assert inputs["previous_statistics"].endswith("first/validate/stats.pb")

@@ -96,6 +96,8 @@ class PushConfig:
     baseline_tolerance: float = field(
         0.0, "gate: how much worse than the deployed model (accuracy, AUC, on test rows the deployed model never "
              "trained on) a candidate may be; 0 = no worse, so quality cannot slide push after push")
+    intended_use: str = field("", "model card: what the model is for, in words (empty: not stated)")
+    not_for: str = field("", "model card: what the model must not be used for, in words (empty: not stated)")
 
     def __post_init__(self) -> None:
         check(self.model_name.replace("-", "").replace("_", "").isalnum(), "model_name", self.model_name,

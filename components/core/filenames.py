@@ -51,6 +51,7 @@ PLOTS = ("roc.png", "precision_recall.png", "confusion_matrix.png", "calibration
 GATE_JSON = "gate.json"
 GATE_TXT = "gate.txt"
 PUSH_LOCK = ".push.lock"           # in <serving_dir>/<model>/: serialises pushes of one model
+MODEL_CARD_HTML, MODEL_CARD_MD = "model_card.html", "model_card.md"  # in each pushed version
 LINEAGE = "bankpipe-lineage.json"    # in each pushed version: the run, data, config and gate that made it
 VERSION_DIGESTS = "bankpipe-digests.json"  # in each pushed version: SHA-256 of its files (registry/integrity.py)
 

@@ -57,7 +57,7 @@ def confusion_png(matrix: list[list[int]], class_names: tuple[str, str] = ("no",
                 color="white" if count > values.max() / 2 else "black", fontsize=14)
     ax.set_xticks([0, 1], labels=[f"predicted {c}" for c in class_names])
     ax.set_yticks([0, 1], labels=[f"actual {c}" for c in class_names])
-    ax.set_title(f"Confusion matrix (test split, threshold {threshold:.3g})")
+    ax.set_title(f"Confusion matrix (test split, {int(values.sum())} rows, threshold {threshold:.3g})")
     return _png(plt, fig)
 
 

@@ -50,17 +50,18 @@ class Preprocessor:
                         for columns, label in zip(kept, labels.values())}
 
     def _cross_ok(self, columns: tuple[str, ...], default: bool) -> bool:
-        """Crosses naming a column the data lacks are skipped, and so are the default crosses that bucket a
-        column that is not numeric here (any CSV may call a text column `day`); a cross the user wrote that
-        buckets a text column is a usage error."""
+        """Crosses naming a column the data lacks are skipped (said only for crosses the user wrote: the
+        defaults are the bank's), and so are the default crosses that bucket a column that is not numeric here
+        (any CSV may call a text column `day`); a cross the user wrote that buckets a text column is a usage error."""
         terms = [cross_term(column) for column in columns]
         missing = [name for name, _ in terms if name not in self.spec.columns]
-        if missing:
-            log.info("feature cross %s skipped: the data has no column %s", "*".join(columns), missing[0])
+        if missing:  # the defaults name the bank's columns: on other data they simply do not apply
+            log.log(logging.DEBUG if default else logging.INFO, "feature cross %s skipped: the data has no column %s",
+                    "*".join(columns), missing[0])
             return False
         bucketed = [name for name, width in terms if width > 1 and name not in self.spec.numeric]
         if bucketed and default:
-            log.info("feature cross %s skipped: column %s is not numeric, so it cannot be bucketed",
+            log.debug("feature cross %s skipped: column %s is not numeric, so it cannot be bucketed",
                      "*".join(columns), bucketed[0])
             return False
         if bucketed:

@@ -20,8 +20,17 @@ from components.orchestration.dag import PIPELINE, topological
 from components.orchestration.paths import replace_paths
 from components.orchestration.run_lock import run_lock
 from components.orchestration.state import Run, input_contents, load_or_create_manifest, write_run_info
+from components.reports import tensorboard
 
 log = logging.getLogger("pipeline")
+
+
+def write_experiment(pipeline_root: Path) -> None:
+    """TensorBoard's HParams columns for every run of the root; a view, so a failure here stops nothing."""
+    try:
+        tensorboard.write_experiment(pipeline_root)
+    except (OSError, ImportError) as exc:
+        log.warning("TensorBoard's HParams experiment not written to %s: %s", pipeline_root, exc)
 
 
 class Executor(Protocol):
@@ -68,6 +77,7 @@ def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, 
     with run_lock(run.run_dir):
         run.manifest = run.manifest or load_or_create_manifest(run, runner)
         write_run_info(run)
+        write_experiment(run.run_dir.parent)
         run.save_manifest()
         for spec in topological(specs):
             _step(run, execute, spec, use_cache)

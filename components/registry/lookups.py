@@ -6,6 +6,7 @@ artifacts volume's folders), so both find the same thing. Specs name these funct
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from components.core import filenames
@@ -40,12 +41,23 @@ def deployed_model(where: Where) -> Path | None:
     return latest_version(where.serving_dir, where.model_name)
 
 
+def _model_name(run_dir: Path) -> str | None:
+    """The model a run pushes to (its data set's name), from its manifest; None when it cannot be read."""
+    try:
+        return json.loads((run_dir / filenames.MANIFEST).read_text(encoding="utf-8"))["config"]["push"]["model_name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def previous_statistics(where: Where) -> Path | None:
-    """The statistics of the newest other run whose validate step succeeded, by when its result was written."""
+    """The statistics of the newest other run of the same data set (the same model name: by default each CSV
+    has its own) whose validate step succeeded, by when its result was written. Another CSV's run is no
+    baseline for drift: every column would look new or gone. A run without a readable manifest (a pod's
+    volume may hold only step folders) stays a candidate; validate still compares only equal columns."""
     candidates = []
     for record in Path(where.pipeline_root).glob(f"*/validate/{filenames.VALIDATE_RESULT}"):
-        stats = record.parent / filenames.STATS
-        if record.parents[1].name != where.run_id and stats.is_file() and succeeded(record.parent,
-                                                                                   filenames.VALIDATE_RESULT):
+        stats, run_dir = record.parent / filenames.STATS, record.parents[1]
+        if run_dir.name != where.run_id and stats.is_file() and succeeded(record.parent, filenames.VALIDATE_RESULT) \
+                and _model_name(run_dir) in (where.model_name, None):
             candidates.append((record.stat().st_mtime, str(stats)))
     return Path(max(candidates)[1]) if candidates else None

@@ -13,6 +13,7 @@ import fcntl
 import logging
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from components import storage
 from components.core import filenames
@@ -20,7 +21,8 @@ from components.core.errors import DataError, InfraError, UsageError
 from components.registry import integrity, lookups
 
 log = logging.getLogger(__name__)
-OWN_FILES = (filenames.LINEAGE, filenames.SEEN_ROWS, filenames.VERSION_DIGESTS)  # ours, not the model's
+OWN_FILES = (filenames.LINEAGE, filenames.SEEN_ROWS, filenames.VERSION_DIGESTS, filenames.MODEL_CARD_HTML,
+             filenames.MODEL_CARD_MD)  # ours, not the model's
 
 
 @contextlib.contextmanager
@@ -51,10 +53,12 @@ def _copy_model(source: Path, target: Path) -> None:
 
 
 def publish(model_dir: Path, serving_dir: Path, model_name: str, lineage: dict,
-            seen_rows: Path | None = None) -> tuple[Path, bool]:
+            seen_rows: Path | None = None, documents: Callable[[dict], dict[str, str]] | None = None
+            ) -> tuple[Path, bool]:
     """Copy beside the target, then rename into the next free version number, under the model's lock.
     Returns (version directory, True) — or (the newest version, False) when that one holds the same model
-    files already: pushing it again would only add a copy."""
+    files already: pushing it again would only add a copy. documents: the final lineage (with its version
+    number) -> {file name: text}, written beside it (the model card)."""
     model_root = Path(serving_dir) / model_name
     wanted = model_files(model_dir)
     if not wanted:
@@ -73,7 +77,10 @@ def publish(model_dir: Path, serving_dir: Path, model_name: str, lineage: dict,
             if seen_rows is not None and Path(seen_rows).is_file():
                 shutil.copyfile(seen_rows, tmp / filenames.SEEN_ROWS)
             stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-            storage.write_json(tmp / filenames.LINEAGE, {**lineage, "version": int(target.name), "pushed_at": stamp})
+            final = {**lineage, "version": int(target.name), "pushed_at": stamp}
+            storage.write_json(tmp / filenames.LINEAGE, final)
+            for name, text in (documents(final) if documents else {}).items():
+                storage.write_text(tmp / name, text)
             integrity.record(tmp)  # inside the atomic copy: no reader ever sees the version without it
     return target, True
 

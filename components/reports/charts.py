@@ -32,19 +32,21 @@ def percent(part: float, whole: float) -> str:
 
 def histogram_svg(buckets: Sequence[tuple[float, float, float]], width: int = 260, height: int = 70,
                   colour: str = BAR_COLOUR, caption: str = "histogram",
-                  domain: tuple[float, float] | None = None) -> str:
+                  domain: tuple[float, float] | None = None, log_scale: bool = False) -> str:
     """Vertical bars of (low, high, count) buckets placed on the x range `domain` (default: the buckets' own),
     so that two runs' histograms drawn on one domain compare by eye; each bar's tooltip names its range and
-    count. The axis shows the domain's ends."""
+    count. The axis shows the domain's ends. log_scale: bar heights by log(1 + count), so that buckets next to
+    one holding most rows still show."""
     if not buckets:
         return '<p class="muted">no histogram</p>'
     start, end = domain or (buckets[0][0], buckets[-1][1])
-    span, top = (end - start) or 1.0, max(count for _, _, count in buckets) or 1
+    scale = math.log1p if log_scale else float
+    span, top = (end - start) or 1.0, scale(max(count for _, _, count in buckets)) or 1
     plot_height = height - 14
     bars = []
     for low, high, count in buckets:
         x, bar_width = width * (low - start) / span, max(width * (high - low) / span - 1, 1.0)
-        bar_height = max(plot_height * count / top, 0.5 if count else 0)
+        bar_height = max(plot_height * scale(count) / top, 0.5 if count else 0)
         bars.append(f'<rect x="{x + 0.5:.1f}" y="{plot_height - bar_height:.1f}" width="{bar_width:.1f}" '
                     f'height="{bar_height:.1f}" fill="{colour}">'
                     f'<title>{esc(number(low))} – {esc(number(high))}: {esc(number(round(count, 1)))}</title></rect>')

@@ -19,6 +19,8 @@ from components import storage
 from components.reports.charts import PREVIOUS_COLOUR, bars_svg, esc, histogram_svg, number, percent
 
 TOP_VALUES, DOMAIN_VALUES = 10, 40
+DISTINCT = "distinct"  # validate's custom statistic: TFDV counts distinct values of text features only
+HEAVY_TAIL_SHARE = 0.6  # one histogram bucket holding this share of the rows hides the others: log-scale counts
 # No fetch of any kind, whatever a value might contain: styles inline, nothing else at all.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
@@ -47,7 +49,7 @@ class FeatureSummary:
     kind: str                                   # INT, FLOAT, STRING, BYTES, STRUCT
     count: int                                  # rows with a value
     missing: int
-    distinct: int | None                        # TFDV counts distinct values of text features only
+    distinct: int | None                        # None when nobody counted (numeric columns read by Beam)
     numbers: dict[str, float]                   # min, mean, median, max, std_dev, zeros (numeric features)
     histogram: tuple[tuple[float, float, float], ...]
     top: tuple[tuple[str, float], ...]          # most frequent values and their counts (text features)
@@ -55,6 +57,16 @@ class FeatureSummary:
 
 def feature_name(feature) -> str:
     return ".".join(feature.path.step) or feature.name
+
+
+def anomaly_feature(key: str, info) -> str:
+    """The column an anomaly is about: TFDV keys a dotted name as a quoted path ('tenure.months'); its path
+    steps hold the name itself, as the statistics do."""
+    return ".".join(info.path.step) or key
+
+
+def _custom(feature, name: str) -> int | None:
+    return next((int(c.num) for c in feature.custom_stats if c.name == name), None)
 
 
 def summaries(stats) -> dict[str, FeatureSummary]:
@@ -73,7 +85,8 @@ def summaries(stats) -> dict[str, FeatureSummary]:
             histogram = tuple((b.low_value, b.high_value, b.sample_count) for b in standard[0].buckets) \
                 if standard else ()
             found[name] = FeatureSummary(name, kinds.Name(feature.type), int(common.num_non_missing),
-                                         int(common.num_missing), None, numbers, histogram, ())
+                                         int(common.num_missing), _custom(feature, DISTINCT), numbers, histogram,
+                                         ())
         elif which == "string_stats":
             text, common = feature.string_stats, feature.string_stats.common_stats
             top = tuple((v.value, v.frequency) for v in text.top_values[:TOP_VALUES]) or tuple(
@@ -103,7 +116,8 @@ def domains(schema) -> dict[str, str]:
                                                          if len(values) > DOMAIN_VALUES else "")
             parts.append(f"one of {len(values)} values: {shown}")
         if feature.HasField("presence") and feature.presence.min_fraction:
-            parts.append(f"present in at least {feature.presence.min_fraction:.0%} of rows")
+            fraction = feature.presence.min_fraction
+            parts.append("present in every row" if fraction >= 1 else f"present in at least {fraction:.0%} of rows")
         described[feature.name] = "; ".join(parts) or "any value of its type"
     return described
 
@@ -112,7 +126,8 @@ def anomaly_texts(anomalies) -> dict[str, list[str]]:
     """Anomaly descriptions by feature name; dataset-wide ones under ''."""
     if anomalies is None:
         return {}
-    found = {name: [f"{info.short_description}: {info.description}"] for name, info in anomalies.anomaly_info.items()}
+    found = {anomaly_feature(key, info): [f"{info.short_description}: {info.description}"]
+             for key, info in anomalies.anomaly_info.items()}
     dataset = anomalies.dataset_anomaly_info
     if dataset.description or dataset.short_description:
         found[""] = [f"{dataset.short_description}: {dataset.description}"]
@@ -153,12 +168,23 @@ def _domain(*summaries: FeatureSummary | None) -> tuple[float, float] | None:
     return (min(b[0] for b in buckets), max(b[1] for b in buckets)) if buckets else None
 
 
+def heavy_tailed(summary: FeatureSummary) -> bool:
+    """One bucket holds most rows (balance, campaign, pdays): on a linear scale the rest would not show."""
+    counts = [count for _, _, count in summary.histogram]
+    return bool(counts) and max(counts) >= HEAVY_TAIL_SHARE * sum(counts)
+
+
 def _chart(summary: FeatureSummary, rows: int, colour: str | None, caption: str, domain=None) -> str:
     kwargs = {"colour": colour} if colour else {}
-    svg = (bars_svg(summary.top, rows, caption=caption, **kwargs) if summary.top or summary.distinct is not None
-           else histogram_svg(summary.histogram, caption=caption, domain=domain, **kwargs))
+    if summary.top or summary.kind in ("STRING", "BYTES"):
+        svg = bars_svg(summary.top, rows, caption=caption, **kwargs)
+    else:
+        log_scale = heavy_tailed(summary)
+        caption += " (counts on a log scale)" if log_scale else ""
+        svg = histogram_svg(summary.histogram, caption=caption, domain=domain, log_scale=log_scale, **kwargs)
     shown = len(summary.top)
-    more = f" (top {shown} of {summary.distinct})" if summary.distinct and summary.distinct > shown else ""
+    more = f" (top {shown} of {summary.distinct})" if summary.top and summary.distinct and summary.distinct > shown \
+        else ""
     return f"<figure>{svg}<figcaption>{esc(caption + more)}</figcaption></figure>"
 
 
@@ -190,8 +216,10 @@ def _contents(names: list[str], problems: dict, drifts: dict) -> str:
     return f'<nav><ul>{"".join(items)}</ul></nav>'
 
 
-def render(stats, schema=None, anomalies=None, previous=None, drift: Sequence[str] = (), title: str = "") -> str:
-    """The whole page. previous: the previous run's statistics, or None; drift: validate's drift lines."""
+def render(stats, schema=None, anomalies=None, previous=None, drift: Sequence[str] = (), title: str = "",
+           previous_run: str = "") -> str:
+    """The whole page. previous: the previous run's statistics, or None; drift: validate's drift lines;
+    previous_run: which run those statistics come from, in words (its id and date)."""
     current, old = summaries(stats), summaries(previous) if previous is not None else {}
     rows = int(stats.datasets[0].num_examples) if stats.datasets else 0
     old_rows = int(previous.datasets[0].num_examples) if previous is not None and previous.datasets else 0
@@ -204,7 +232,8 @@ def render(stats, schema=None, anomalies=None, previous=None, drift: Sequence[st
         for i, name in enumerate(names)]
     anomalous = sum(1 for n in names if problems.get(n))
     overview = (f"{rows} rows, {len(current)} columns; {anomalous} column(s) with anomalies"
-                + (f"; previous run: {old_rows} rows, {sum(1 for n in names if drifts.get(n))} column(s) drifted"
+                + (f"; compared with the previous run of this data set ({previous_run or f'{old_rows} rows'}): "
+                   f"{sum(1 for n in names if drifts.get(n))} column(s) drifted"
                    if previous is not None else "; no previous run to compare with"))
     general = "".join(f'<p class="problem">⚠ {esc(text)}</p>' for text in problems.get("", []) + drifts.get("", []))
     heading = f"Data report{': ' + title if title else ''}"
@@ -220,7 +249,7 @@ def render(stats, schema=None, anomalies=None, previous=None, drift: Sequence[st
             f'{_contents(names, problems, drifts)}{"".join(sections)}</body></html>\n')
 
 
-def write(path: Path, stats, schema, anomalies, previous_statistics: str | Path | None = None,
-          drift: Sequence[str] = (), title: str = "") -> None:
-    previous = storage.load_statistics(previous_statistics) if previous_statistics else None
-    storage.write_text(Path(path), render(stats, schema, anomalies, previous, drift, title))
+def write(path: Path, stats, schema, anomalies, previous=None, drift: Sequence[str] = (), title: str = "",
+          previous_run: str = "") -> None:
+    """previous: the previous run's statistics (a proto) or None."""
+    storage.write_text(Path(path), render(stats, schema, anomalies, previous, drift, title, previous_run))

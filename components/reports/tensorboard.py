@@ -27,12 +27,16 @@ MODEL_HPARAMS = ("hidden_layers", "hidden_units", "learning_rate", "batch_size",
 EXTRA_HPARAMS = ("global_batch", "replicas", "data")
 EVALUATE_GROUP = "../../evaluate/logs"  # from <run>/train/logs to <run>/evaluate/logs
 PUSH_GROUP = "../../push/logs"
-# (tag, group relative to the session, name shown in the dashboard)
-METRICS = (("epoch_loss", "validation", "validation loss"), ("epoch_accuracy", "validation", "validation accuracy"),
+EXPERIMENT_DIR = "_hparams"  # under the pipeline root: the one declaration of the HParams experiment
+# (tag, group relative to the session, name shown in the dashboard). The dashboard shows the first five
+# columns by default: the test metrics a person compares runs by, and the gate's verdict, come first.
+HEADLINE = ("accuracy", "auc", "f1")
+METRICS = (*((f"test/{name}", EVALUATE_GROUP, f"test {name}") for name in HEADLINE),
+           ("gate/blessed", PUSH_GROUP, "gate: blessed (1) or refused (0)"),
+           ("epoch_loss", "validation", "validation loss"), ("epoch_accuracy", "validation", "validation accuracy"),
            ("epoch_loss", "train", "training loss"), ("best/val_loss", "", "best validation loss"),
            ("best/epoch", "", "best epoch"), ("epochs_run", "", "epochs run"),
-           *((f"test/{name}", EVALUATE_GROUP, f"test {name}") for name in TEST_METRICS),
-           ("gate/blessed", PUSH_GROUP, "gate: blessed (1) or refused (0)"))
+           *((f"test/{name}", EVALUATE_GROUP, f"test {name}") for name in TEST_METRICS if name not in HEADLINE))
 
 
 def hparam_values(config, replicas: int, global_batch: int, data: str) -> dict:
@@ -53,7 +57,9 @@ def data_digest(split_dir: Path, limit_bytes: int = 1 << 28) -> str:
 
 
 def start_session(logs_dir: Path, values: dict) -> None:
-    """The experiment's declaration (which hyperparameters and metrics to show) and this trial's values."""
+    """This trial's values. The experiment (which columns exist and which show) is declared once for the
+    pipeline root by `write_experiment`: TensorBoard reads one declaration, and only across all runs can it
+    say which hyperparameters differ."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
@@ -61,9 +67,47 @@ def start_session(logs_dir: Path, values: dict) -> None:
     # values) would fold runs with equal hyperparameters into one trial.
     trial = Path(logs_dir).resolve().parents[1].name
     with tf.summary.create_file_writer(str(logs_dir)).as_default():
-        hp.hparams_config(hparams=[hp.HParam(name) for name in (*MODEL_HPARAMS, *EXTRA_HPARAMS)],
-                          metrics=[hp.Metric(tag, group=group, display_name=shown) for tag, group, shown in METRICS])
         hp.hparams(values, trial_id=trial)
+
+
+def differing(pipeline_root: Path) -> set[str]:
+    """The hyperparameters whose values differ between the runs of the pipeline root (by their run.json)."""
+    seen: dict[str, set[str]] = {}
+    for info in Path(pipeline_root).glob(f"*/{filenames.RUN_INFO}"):
+        try:
+            run = storage.read_json(info)
+            train = dict(run["config"]["train"], data=str(run.get("data_sha256")))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for name in (*MODEL_HPARAMS, "data"):
+            seen.setdefault(name, set()).add(repr(train.get(name)))
+    return {name for name, values in seen.items() if len(values) > 1}
+
+
+def write_experiment(pipeline_root: Path) -> None:
+    """The HParams experiment of every run under the pipeline root: hyperparameters that differ between
+    runs first and marked so (the dashboard shows those by default), then the test metrics and the gate's
+    verdict. Rewritten at each run's start; a TensorBoard already running keeps the declaration it read."""
+    import time
+
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2, summary_v2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    differs = differing(pipeline_root)
+    names = sorted((*MODEL_HPARAMS, *EXTRA_HPARAMS), key=lambda name: name not in differs)
+    experiment = api_pb2.Experiment(
+        hparam_infos=[api_pb2.HParamInfo(name=name, differs=name in differs) for name in names],
+        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag, group=group), display_name=shown)
+                      for tag, group, shown in METRICS])
+    summary = summary_v2._summary_pb(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))
+    directory = Path(pipeline_root) / EXPERIMENT_DIR
+    old = list(directory.glob("events.out.tfevents.*")) if directory.is_dir() else []
+    writer = EventFileWriter(str(directory), filename_suffix=f".{time.time_ns()}")
+    writer.add_event(event_pb2.Event(wall_time=time.time(), step=0, summary=summary))
+    writer.close()
+    for path in old:  # after the new one is complete: TensorBoard never sees the directory without one
+        path.unlink(missing_ok=True)
 
 
 def end_session(logs_dir: Path, succeeded: bool, history: list[dict]) -> None:

@@ -53,10 +53,27 @@ def compare_with_deployed(baseline_dir: Path, features: dict, labels, candidate_
     deployed = Scorer(baseline_dir, "the deployed model", deployed=True)
     baseline_scores, ours = deployed(subset, batch_size), candidate_scores[unseen]
     return {"rows": int(unseen.sum()), "note": note, "baseline_scores": baseline_scores, "labels": labels[unseen],
+            "candidate_scores": ours,
             "baseline": binary_metrics(labels[unseen], baseline_scores, deployed.threshold),
             "candidate": binary_metrics(labels[unseen], ours, threshold),
             "difference_intervals": metrics.intervals(labels[unseen], ours, baseline_scores,
                                                       thresholds=(threshold, deployed.threshold))}
+
+
+def same_rows(comparison: dict) -> tuple[dict, dict]:
+    """The plots' curves and reliability bins of the candidate and the deployed model on the same rows (the
+    ones the gate compares), each named with its row count."""
+    base, ours, rows = comparison["baseline"], comparison["candidate"], comparison["rows"]
+    shown = {name: "  ".join(f"{k} {found[k]:.4f}" for k in TEST_METRICS) for name, found in (("ours", ours),
+                                                                                             ("base", base))}
+    log.info("on the same %d test rows: candidate %s; deployed %s", rows, shown["ours"], shown["base"])
+    labels = comparison.pop("labels")
+    scored = {"candidate": (comparison.pop("candidate_scores"), ours),
+              "deployed": (comparison.pop("baseline_scores"), base)}
+    curves = {f"{name}, {rows} rows": (labels, scores, found["auc"]) for name, (scores, found) in scored.items()}
+    calibration = {f"{name}, {rows} rows": {**metrics.reliability(labels, scores), "brier": found["brier"]}
+                   for name, (scores, found) in scored.items()}
+    return curves, calibration
 
 
 def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
@@ -77,19 +94,17 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     log.info("candidate %s (test rows: %d; threshold %.4f, %s)",
              "  ".join(f"{k} {candidate[k]:.4f}" for k in TEST_METRICS),
              len(labels), scorer.threshold, scorer.decision.get("rule"))
-    calibration = {"candidate": {**metrics.reliability(labels, scores), "brier": candidate["brier"]}}
-    curves = {"candidate": (labels, scores, candidate["auc"])}
+    named = f"candidate, {len(labels)} rows"
+    calibration = {named: {**metrics.reliability(labels, scores), "brier": candidate["brier"]}}
+    curves = {named: (labels, scores, candidate["auc"])}
+    own_calibration = next(iter(calibration.values()))
     baseline_dir, comparison = inputs.get("baseline_model"), None
     if baseline_dir:
         comparison = compare_with_deployed(Path(baseline_dir), features, labels, scores, config.batch_size,
                                            scorer.threshold)
         log.info("deployed model: %s", comparison["note"])
         if "baseline" in comparison:
-            base = comparison["baseline"]
-            log.info("deployed  %s (its unseen test rows: %d)", "  ".join(f"{k} {base[k]:.4f}" for k in TEST_METRICS),
-                     comparison["rows"])
-            curves["deployed"] = (comparison.pop("labels"), comparison.pop("baseline_scores"), base["auc"])
-            calibration["deployed"] = {**metrics.reliability(*curves["deployed"][:2]), "brier": base["brier"]}
+            curves, calibration = same_rows(comparison)
 
     images = dict(zip(filenames.PLOTS, (plots.roc_png(curves), plots.precision_recall_png(curves),
                                          plots.confusion_png(candidate["confusion_matrix"], threshold=scorer.threshold),
@@ -100,7 +115,7 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
     tensorboard.write_test(out / filenames.LOGS, candidate, images, labels, scores,
                                 tensorboard.final_epoch(inputs["model"]))
     summary = {"candidate": candidate, "candidate_at_0.5": binary_metrics(labels, scores),
-               "calibration": calibration["candidate"],
+               "calibration": own_calibration, "plotted_rows": len(next(iter(curves.values()))[0]),
                "baseline": (comparison or {}).get("baseline"), "comparison": comparison,
                "majority_rate": round(float(max(labels.mean(), 1 - labels.mean())), 6),
                "deployed_version": str(baseline_dir) if baseline_dir else None, "test_rows": int(len(labels))}

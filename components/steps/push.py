@@ -20,7 +20,7 @@ from components.core.interface import DATA, RUN_INFO, SERVING_DIR, ComponentSpec
 from components.evaluation import scoring
 from components.evaluation.metrics import TEST_METRICS
 from components.registry import lookups, versions
-from components.reports import tensorboard
+from components.reports import model_card, tensorboard
 from components.steps.main import component_main
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,9 @@ SPEC = ComponentSpec(
                 "exit 6 when refused.",
     inputs=(Input("model", StepOutput("train", filenames.MODEL), "SavedModel directory (train's model/)"),
             Input("metrics", StepOutput("evaluate"), "the evaluate component's output directory"),
-            Input("split", StepOutput("split"), "the split component's output directory (the rows the model "
-                                                "trained on, kept with the version)", required=False),
+            Input("split", StepOutput("split"), "the split component's output directory: the rows the model "
+                                                "trained on (kept with the version), the label balance (the model "
+                                                "card)", required=False),
             Input("run_info", RUN_INFO, "the run's run.json (run id, data, config), kept as the version's lineage",
                   required=False)),
     outputs=(Output("serving_dir", SERVING_DIR, "TensorFlow Serving model base directory"),),
@@ -62,20 +63,49 @@ def balanced_accuracy(metrics: dict) -> float:
     return ((tp / (tp + fn) if tp + fn else 0.0) + (tn / (tn + fp) if tn + fp else 0.0)) / 2
 
 
-def decide(metrics: dict, config: PushConfig) -> list[Check]:
-    """Absolute thresholds; better than always answering the majority class; and, against the deployed
-    model on test rows it never trained on, no worse than `baseline_tolerance`."""
+def decide(metrics: dict, config: PushConfig, best: dict | None = None) -> list[Check]:
+    """Absolute thresholds; better than always answering the majority class; against the deployed model on
+    test rows it never trained on, not worse by more than `baseline_tolerance` as far as the data can tell;
+    and not worse than the best version ever blessed (`best`: its lineage), so quality cannot slide a
+    little at a time."""
     candidate = metrics["candidate"]
     checks = [Check("accuracy", candidate["accuracy"], config.min_accuracy),
               Check("auc", candidate["auc"], config.min_auc),
               Check("balanced accuracy", balanced_accuracy(candidate), config.min_balanced_accuracy),
               Check("accuracy vs majority", candidate["accuracy"], metrics.get("majority_rate", 0.0), strict=True)]
-    baseline = metrics.get("baseline")
-    if baseline:
-        ours = metrics["comparison"]["candidate"]
-        checks += [Check(f"{name} vs deployed", ours[name], baseline[name] - config.baseline_tolerance)
-                   for name in ("accuracy", "auc")]
+    if metrics.get("baseline"):
+        checks += [vs_deployed(metrics, name, config.baseline_tolerance) for name in ("accuracy", "auc")]
+    if best and (best.get("test_metrics") or {}).get("auc") is not None:
+        checks.append(vs_best(candidate, best, config.baseline_tolerance))
     return checks
+
+
+def vs_deployed(metrics: dict, name: str, tolerance: float) -> Check:
+    """The upper end of the 95% bootstrap interval of (candidate - deployed) on the same rows must reach
+    -tolerance: a difference the data cannot tell from zero is not a regression. Without an interval, the
+    difference itself."""
+    comparison = metrics["comparison"]
+    interval = (comparison.get("difference_intervals") or {}).get(name)
+    if interval:
+        # 0.0 - tolerance: a zero tolerance shows as 0.0000, not -0.0000
+        return Check(f"{name} vs deployed (upper 95% bound of the difference)", interval[1], 0.0 - tolerance)
+    return Check(f"{name} vs deployed (difference)", comparison["candidate"][name] - metrics["baseline"][name],
+                 0.0 - tolerance)
+
+
+def vs_best(candidate: dict, best: dict, tolerance: float) -> Check:
+    """The candidate's test AUC interval must reach the best blessed version's recorded test AUC."""
+    high = (candidate.get("intervals") or {}).get("auc", [candidate["auc"]] * 2)[1]
+    return Check(f"auc vs best version {best.get('version')} (upper 95% bound)", high,
+                 best["test_metrics"]["auc"] - tolerance)
+
+
+def best_version(serving_dir: Path, model_name: str) -> dict | None:
+    """The lineage of the version with the highest recorded test AUC, or None when there is none."""
+    found = [versions.read_lineage(Path(serving_dir) / model_name / str(number))
+             for number in lookups.versions(Path(serving_dir) / model_name)]
+    found = [lineage for lineage in found if (lineage.get("test_metrics") or {}).get("auc") is not None]
+    return max(found, key=lambda lineage: lineage["test_metrics"]["auc"], default=None)
 
 
 def gate_text(checks: list[Check], blessed: bool, metrics: dict) -> str:
@@ -84,8 +114,9 @@ def gate_text(checks: list[Check], blessed: bool, metrics: dict) -> str:
              f"deployed model compared: {metrics.get('deployed_version') or 'none (first push)'}"]
     if comparison:
         lines.append(f"comparison rows: {comparison['rows']} ({comparison['note']})")
-    lines += ["", f"{'check':<22}{'value':>8}{'threshold':>11}{'margin':>9}  verdict"]
-    lines += [f"{c.name:<22}{c.value:>8.4f}{c.threshold:>11.4f}{c.margin:>+9.4f}  {'pass' if c.passed else 'FAIL'}"
+    width = max(len(c.name) for c in checks) + 2
+    lines += ["", f"{'check':<{width}}{'value':>8}{'threshold':>11}{'margin':>9}  verdict"]
+    lines += [f"{c.name:<{width}}{c.value:>8.4f}{c.threshold:>11.4f}{c.margin:>+9.4f}  {'pass' if c.passed else 'FAIL'}"
               for c in checks]
     intervals = metrics["candidate"].get("intervals") or {}
     lines += [f"95% interval of test {name}: [{lo:.4f}, {hi:.4f}]" for name, (lo, hi) in intervals.items()]
@@ -135,6 +166,24 @@ def data_change(serving_dir: Path, model_name: str, run: dict | None) -> str | N
             f"(sha256 {str(before.get('data_sha256'))[:12]})")
 
 
+def card_files(config: PushConfig, inputs: dict, metrics: dict):
+    """The model card's files for the version's final lineage: its facts from evaluate's metrics and plots,
+    the split's summary and the model's column record."""
+    summary = Path(inputs["split"]) / filenames.SPLIT_SUMMARY if inputs.get("split") else None
+    split = storage.read_json(summary) if summary and summary.is_file() else None
+    record = scoring.column_record(Path(inputs["model"]))
+    columns = {"label": record.get("label"), "columns": list(scoring.model_inputs(Path(inputs["model"])))}
+    plots = {name: (Path(inputs["metrics"]) / name).read_bytes() for name in filenames.PLOTS
+             if (Path(inputs["metrics"]) / name).is_file()}
+
+    def documents(final: dict) -> dict[str, str]:
+        card = model_card.facts({**final, "model_name": config.model_name}, metrics, split, columns,
+                                (config.intended_use, config.not_for))
+        return {filenames.MODEL_CARD_MD: model_card.markdown(card),
+                filenames.MODEL_CARD_HTML: model_card.html(card, plots)}
+    return documents
+
+
 def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     """inputs: model (SavedModel dir), metrics (evaluate output dir), run_info (optional); outputs: output dir,
     serving_dir."""
@@ -143,7 +192,7 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
     # Only a model that loads and says which CSV column feeds which input may be served: checked before the gate.
     columns = scoring.model_inputs(Path(inputs["model"]))
     scoring.Scorer(inputs["model"], "the model to push")  # it loads, and its signature takes those columns
-    checks = decide(metrics, config)
+    checks = decide(metrics, config, best_version(Path(outputs["serving_dir"]), config.model_name))
     blessed = all(c.passed for c in checks)
     run_info = storage.read_json(inputs["run_info"]) if inputs.get("run_info") and Path(inputs["run_info"]).is_file() \
         else None
@@ -162,7 +211,8 @@ def run(config: PushConfig, inputs: dict, outputs: dict) -> dict:
                            for c in checks if not c.passed)
         raise GateRefused(f"model not pushed: {failed}. Report: {out / filenames.GATE_TXT}")
     version, new = versions.publish(Path(inputs["model"]), Path(outputs["serving_dir"]), config.model_name,
-                                    lineage(metrics, checks, run_info), seen_rows_file(inputs.get("split")))
+                                    lineage(metrics, checks, run_info), seen_rows_file(inputs.get("split")),
+                                    card_files(config, inputs, metrics))
     result["pushed_to" if new else "identical_to"] = str(version)
     storage.write_json(out / filenames.GATE_JSON, result)
     if new:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import logging
 import shutil
 from io import StringIO
@@ -50,9 +51,16 @@ def _tfdv():
 
 
 def statistics_in_memory(frame: pd.DataFrame):
+    """TFDV's statistics, plus the count of distinct values of each numeric column (TFDV counts them for text
+    only), as a custom statistic the report shows."""
     tfdv = _tfdv()
 
-    return tfdv.generate_statistics_from_dataframe(frame)
+    stats = tfdv.generate_statistics_from_dataframe(frame)
+    for feature in stats.datasets[0].features:
+        name = data_report.feature_name(feature)
+        if feature.HasField("num_stats") and name in frame:
+            feature.custom_stats.add(name=data_report.DISTINCT, num=float(frame[name].nunique()))
+    return stats
 
 
 def statistics_with_beam(path: Path, delimiter: str, header: list[str], config: ValidateConfig, scratch: Path):
@@ -94,9 +102,11 @@ def find_anomalies(stats, schema):
 
 
 def describe_anomalies(anomalies, frame: pd.DataFrame | None = None) -> list[str]:
-    """One line per column; a type mismatch also names the first line and value that are not a number."""
-    return [f"{name}: {info.short_description}. {info.description}{first_non_number(frame, name.strip(chr(39)))}"
-            for name, info in sorted(anomalies.anomaly_info.items())]
+    """One line per column, named as the data report names it; a type mismatch also names the first line and
+    value that are not a number."""
+    named = {key: data_report.anomaly_feature(key, info) for key, info in anomalies.anomaly_info.items()}
+    return sorted(f"{named[key]}: {info.short_description}. {info.description}{first_non_number(frame, named[key])}"
+                  for key, info in anomalies.anomaly_info.items())
 
 
 def first_non_number(frame: pd.DataFrame | None, column: str) -> str:
@@ -124,11 +134,28 @@ def find_drift(stats, schema, previous, config: ValidateConfig) -> list[str]:
             feature.drift_comparator.jensen_shannon_divergence.threshold = config.drift_js_threshold
     anomalies = tfdv.validate_statistics(stats, with_comparators, previous_statistics=previous)
     lines = []
-    for name, info in sorted(anomalies.anomaly_info.items()):
+    for key, info in anomalies.anomaly_info.items():
         for reason in info.reason:
             if "COMPARATOR" in anomalies_pb2.AnomalyInfo.Type.Name(reason.type):
-                lines.append(f"{name}: {reason.description}")
-    return lines
+                lines.append(f"{data_report.anomaly_feature(key, info)}: {reason.description}")
+    return sorted(lines)
+
+
+def comparable_previous(stats, path: Path | None):
+    """(the previous run's statistics, which run that is in words), or (None, '') when there is none or it
+    describes other columns (another data set: most columns would look new or gone)."""
+    if not path:
+        return None, ""
+    previous = storage.load_statistics(path)
+    ours, theirs = set(data_report.summaries(stats)), set(data_report.summaries(previous))
+    if len(ours & theirs) * 2 < len(ours | theirs):
+        log.info("previous statistics %s describe other columns: no drift computed", path)
+        return None, ""
+    path = Path(path)
+    stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    rows = int(previous.datasets[0].num_examples) if previous.datasets else 0
+    return previous, f"run {path.parents[1].name} of {stamp}, {rows} rows"
+
 
 
 def statistics_html(stats) -> str:
@@ -180,10 +207,11 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
         log.info("no schema given: inferred one from this data (saved as %s)", out / filenames.SCHEMA)
     anomalies = find_anomalies(stats, schema)
     problems = describe_anomalies(anomalies, frame)
-    drift = []
-    if inputs.get("previous_statistics"):
-        drift = find_drift(stats, schema, storage.load_statistics(inputs["previous_statistics"]), config)
-        log.info("drift against the previous run: %s", "; ".join(drift) if drift else "none")
+    drift, (previous, previous_run) = [], comparable_previous(stats, inputs.get("previous_statistics"))
+    if previous is not None:
+        drift = find_drift(stats, schema, previous, config)
+        log.info("drift against the previous run of this data set (%s): %s", previous_run,
+                 "; ".join(drift) if drift else "none")
     if frame is not None and not problems:
         encode_labels(frame[config.label], config.label)  # one class only: fail here, before any split
     duplicates = int(frame.duplicated().sum()) if frame is not None and not sampled else None
@@ -196,9 +224,9 @@ def run(config: ValidateConfig, inputs: dict, outputs: dict) -> dict:
     storage.save_proto_text(out / filenames.ANOMALIES, anomalies)
     storage.write_text(out / filenames.ANOMALIES_TXT, "\n".join(problems) + "\n" if problems else "no anomalies\n")
     storage.write_text(out / filenames.DRIFT_TXT, "\n".join(drift) + "\n" if drift else "no drift\n")
-    data_report.write(out / filenames.REPORT_HTML, stats, schema, anomalies, inputs.get("previous_statistics"), drift,
-                 title=data.name)
-    result = {"rows": rows, "schema": origin, "anomalies": len(problems), "drift": drift,
+    data_report.write(out / filenames.REPORT_HTML, stats, schema, anomalies, previous, drift, title=data.name,
+                      previous_run=previous_run)
+    result = {"rows": rows, "schema": origin, "anomalies": len(problems), "drift": drift, "compared_with": previous_run,
               "duplicated_rows": duplicates, "sampled": sampled}
     storage.write_json(out / filenames.VALIDATE_RESULT, result)
 
@@ -223,8 +251,8 @@ def summary_lines(record: dict) -> list[str]:
         found.append(f"warning: statistics of a sample of {sampled['rows_in_sample']} of "
                      f"{sampled['rows_in_file']} rows (validate.big_data=beam computes exact ones)")
     if validated.get("drift"):
-        found.append(f"warning: drift against the previous run in {len(validated['drift'])} column(s): "
-                     f"see validate/{filenames.DRIFT_TXT}")
+        found.append(f"warning: drift against the previous run in {len(validated['drift'])} column(s) "
+                     f"({validated.get('compared_with') or 'of this data set'}): see validate/{filenames.DRIFT_TXT}")
     return found
 
 

@@ -130,3 +130,17 @@ def test_graph_is_the_model_not_the_training_loop(pipeline_root):
             names.update(node.name for node in graph.node)
     assert "MatMul" in names and "Softmax" in names
     assert not {"While", "StatelessWhile"} & names  # the training loop's graph would hold the steps' loop
+
+
+def test_the_columns_shown_by_default_are_what_differs_and_the_test_metrics(tensorboard):
+    """The dashboard shows the first five hyperparameters (those marked as differing first) and the first five
+    metrics: hidden_units (8 in one run, 30 in the other) and the test metrics with the gate's verdict."""
+    found = until("the experiment", lambda: (lambda e: e if len(e.get("metricInfos", [])) else None)(
+        experiment(tensorboard)))
+    differ = [h["name"] for h in found["hparamInfos"] if h.get("differs")]
+    assert differ == ["hidden_units"]
+    assert found["hparamInfos"][0]["name"] == "hidden_units"
+    first = [(m["name"]["group"], m["name"]["tag"]) for m in found["metricInfos"][:5]]
+    evaluate = "../../evaluate/logs"
+    assert first[:4] == [(evaluate, "test/accuracy"), (evaluate, "test/auc"), (evaluate, "test/f1"),
+                         ("../../push/logs", "gate/blessed")]

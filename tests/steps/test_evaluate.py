@@ -91,3 +91,24 @@ def test_a_column_whose_type_changed_since_the_deployed_model_is_named(trained_s
     deployed = trained_small[0] / "train" / filenames.MODEL
     with pytest.raises(DataError, match=r"column 'age' is text in the data but the deployed model .* as numbers"):
         run_evaluate((tmp_path, tmp_path / "s", None), tmp_path / "out", baseline=deployed)
+
+
+def test_candidate_and_deployed_are_plotted_on_the_same_rows(trained_small, tmp_path, caplog):
+    """The deployed model trained on 120 of the 200 test rows: both curves are drawn on the other 80."""
+    import logging
+    import shutil
+
+    from components.data.features import FeatureSet
+    from components.storage import datasets, seen_rows
+
+    root, split_dir, _ = trained_small
+    deployed = tmp_path / "deployed"
+    shutil.copytree(root / "train" / filenames.MODEL, deployed)
+    spec = FeatureSet.from_dict(storage.read_json(split_dir / filenames.FEATURES))
+    features, _ = datasets.to_numpy(datasets.raw_batches(split_dir, "test", spec, 1000),
+                                    filenames.split_path(split_dir, "test"))
+    seen_rows.save(deployed / filenames.SEEN_ROWS, seen_rows.hashes({k: v[:120] for k, v in features.items()}))
+    caplog.set_level(logging.INFO)
+    summary = run_evaluate(trained_small, tmp_path / "out", baseline=deployed)
+    assert summary["comparison"]["rows"] == 80 == summary["plotted_rows"]
+    assert "on the same 80 test rows: candidate" in caplog.text

@@ -26,7 +26,7 @@ def test_decide_checks_thresholds_the_majority_class_and_the_baseline():
     failed = [c.name for c in push.decide(metrics_file(dict(GOOD, accuracy=0.79)), config) if not c.passed]
     assert failed == ["accuracy"]
     worse = push.decide(metrics_file(GOOD, baseline={"accuracy": 0.88, "auc": 0.925}), config)
-    assert [c.name for c in worse if not c.passed] == ["accuracy vs deployed"]  # 0.86 < 0.88 - 0.01
+    assert [c.name for c in worse if not c.passed] == ["accuracy vs deployed (difference)"]  # 0.86 < 0.88 - 0.01
     auc = next(c for c in push.decide(metrics_file(GOOD), config) if c.name == "auc")
     assert auc.margin == pytest.approx(0.07)
 
@@ -35,8 +35,39 @@ def test_the_deployed_model_is_compared_on_the_comparison_rows_not_the_whole_tes
     on_unseen = {"accuracy": 0.84, "auc": 0.90}
     checks = push.decide(metrics_file(GOOD, baseline={"accuracy": 0.85, "auc": 0.91}, comparison=on_unseen),
                          PushConfig())
-    assert {c.name: c.value for c in checks}["accuracy vs deployed"] == 0.84
-    assert not next(c for c in checks if c.name == "accuracy vs deployed").passed
+    assert {c.name: c.value for c in checks}["accuracy vs deployed (difference)"] == pytest.approx(-0.01)
+    assert not next(c for c in checks if c.name == "accuracy vs deployed (difference)").passed
+
+
+def with_intervals(auc_difference: list[float]) -> dict:
+    metrics = metrics_file(GOOD, baseline={"accuracy": 0.86, "auc": 0.9203})
+    metrics["comparison"]["difference_intervals"] = {"accuracy": [-0.01, 0.01], "auc": auc_difference}
+    return metrics
+
+
+def test_the_gate_refuses_a_regression_the_data_shows_not_noise():
+    """AUC 0.0003 below the deployed model, 95% interval of the difference [-0.0050, +0.0057]: noise."""
+    noise = push.decide(with_intervals([-0.0050, 0.0057]), PushConfig())
+    assert all(c.passed for c in noise), [c for c in noise if not c.passed]
+    worse = push.decide(with_intervals([-0.0300, -0.0100]), PushConfig())
+    assert [c.name for c in worse if not c.passed] == ["auc vs deployed (upper 95% bound of the difference)"]
+
+
+def test_quality_cannot_slide_below_the_best_blessed_version_step_by_step():
+    best = {"version": 1, "test_metrics": {"auc": 0.95}}
+    sliding = dict(GOOD, intervals={"accuracy": [0.84, 0.88], "auc": [0.905, 0.935]})
+    checks = push.decide(metrics_file(sliding), PushConfig(), best)
+    assert [c.name for c in checks if not c.passed] == ["auc vs best version 1 (upper 95% bound)"]
+    close = dict(GOOD, intervals={"accuracy": [0.84, 0.88], "auc": [0.905, 0.951]})
+    assert all(c.passed for c in push.decide(metrics_file(close), PushConfig(), best))
+
+
+def test_the_best_version_is_found_among_all_blessed_ones(tmp_path):
+    for number, auc in ((1, 0.93), (2, 0.95), (3, 0.94)):
+        storage.write_json(tmp_path / "bank" / str(number) / filenames.LINEAGE,
+                           {"version": number, "test_metrics": {"auc": auc}})
+    assert push.best_version(tmp_path, "bank")["version"] == 2
+    assert push.best_version(tmp_path, "other") is None
 
 
 def test_a_model_that_never_predicts_the_rare_class_is_refused():

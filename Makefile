@@ -98,3 +98,4 @@ clean-images:  ## remove the images, the base image and the wheel cache
 include mk/cluster.mk
 include mk/flink.mk
 include mk/browser.mk
+include mk/objectstore.mk

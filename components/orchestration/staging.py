@@ -3,8 +3,8 @@
 Like Kubeflow Pipelines v2's launcher, around every step: its inputs are in scratch when it starts (this
 run's upstream outputs are there already; the lookups' inputs are pulled once, by `prepare`), and after it
 ends its output folder is published to the store whole (objectstore.Store.upload_tree), as are new
-folders under a path it writes besides (push's serving directory: each new version, its digests file last,
-under a claim on the version number). The manifest records a step as done only after that, so a killed
+registry version under a path it writes besides (push's serving directory: each new folder holding a digests
+file, that file last, under a claim on the version number). The manifest records a step as done only after that, so a killed
 upload leaves nothing a reader trusts. With a local pipeline root (`run.mirror` is None) all of this is a
 no-op and the run is what it always was.
 """
@@ -86,10 +86,9 @@ def stage_out(mirror: Mirror | None, spec: ComponentSpec, outputs: dict, before:
         return
     for name, existed in before.items():
         root = Path(outputs[name])
-        added = sorted(f for f in folders(root) - existed if f.rpartition("/")[0] in existed | {""}
-                       and not Path(f).name.startswith("."))
-        for folder in added:
-            _publish_version(mirror, root / folder)
+        for folder in sorted(folders(root) - existed):
+            if (root / folder / filenames.VERSION_DIGESTS).is_file():  # a registry version: whole, under a claim
+                _publish_version(mirror, root / folder)
 
 
 def _publish_version(mirror: Mirror, folder: Path) -> None:

@@ -3,6 +3,7 @@
     python -m components.predict --model serving/bank --data clients.csv --output scores.csv
     python -m components.predict --model serving/bank/3 ...        # a given version
     python -m components.predict --model runs/<id>/train/model ... # a model straight out of train
+    python -m components.predict --model s3://bucket/serving/bank ... # on the object store (docs/objectstore.md)
 
 Rows are given by their CSV column names (components/evaluation/scoring.py's Scorer maps them to the signature); the
 label column, if present, is ignored like any other column the model does not take. The output holds
@@ -23,7 +24,10 @@ import pandas as pd
 from components import storage
 from components.core import console, filenames
 from components.core.errors import DataError
+from components.orchestration import staging
 from components.registry import lookups
+from components.storage import objectstore
+from components.storage.mirror import scratch_mirror
 
 log = logging.getLogger("components.predict")
 PROBABILITY = "positive_probability"
@@ -79,9 +83,20 @@ def score_frame(frame: pd.DataFrame, scorer, label: str | None, batch_size: int)
 
 
 def predict(model: str | Path, data: str | Path, output: str | Path, batch_size: int = 1024) -> dict:
+    """Score `data` with `model`: a path, or an s3:// URI whose model is pulled into scratch first."""
+    if not objectstore.is_uri(str(model)):
+        return score(resolve_model(model), data, output, batch_size)
+    with scratch_mirror() as mirror:
+        local = mirror.local(str(model), "--model")
+        staging.pull_model(mirror, local)
+        return {**score(resolve_model(local), data, output, batch_size), "model_dir": str(mirror.uri(
+            resolve_model(local)))}
+
+
+def score(model_dir: Path, data: str | Path, output: str | Path, batch_size: int) -> dict:
     from components.evaluation.scoring import Scorer
 
-    model_dir, data = resolve_model(model), Path(data)
+    data = Path(data)
     if not data.is_file():
         raise DataError(f"--data {data} is not a file: pass the CSV to score.")
     deployed = (model_dir / filenames.VERSION_DIGESTS).is_file()  # a pushed version: check its bytes first
@@ -100,7 +115,7 @@ def predict(model: str | Path, data: str | Path, output: str | Path, batch_size:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = console.parser("python -m components.predict", __doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="SavedModel directory, or <serving-dir>/<model> for its "
-                                                       "newest version")
+                                                       "newest version; a path or an s3:// URI")
     parser.add_argument("--data", required=True, help="CSV to score (delimiter detected; label column optional)")
     parser.add_argument("--output", required=True, help="CSV to write: the input columns, positive_probability "
                                                         "and predicted_<label>")

@@ -2,10 +2,10 @@
 
 Like Kubeflow Pipelines v2's launcher, around every step: its inputs are in scratch when it starts (this
 run's upstream outputs are there already; the lookups' inputs are pulled once, by `prepare`), and after it
-ends its output folder is published to the store whole (objectstore.Store.upload_tree), as are new
+ends its output folder is published to the store whole (objectstore.Store.upload_tree), as is each new
 registry version under a path it writes besides (push's serving directory: each new folder holding a digests
-file, that file last, under a claim on the version number). The manifest records a step as done only after that, so a killed
-upload leaves nothing a reader trusts. With a local pipeline root (`run.mirror` is None) all of this is a
+file, that file last, under a claim on the version number). The manifest records a step as done only after
+that, so a killed upload leaves nothing a reader trusts. With a local pipeline root (`run.mirror` is None) all of this is a
 no-op and the run is what it always was.
 """
 from __future__ import annotations
@@ -40,20 +40,30 @@ def prepare(mirror: Mirror, run_dir: Path, serving_dir: Path | None, model_name:
         pull_versions(mirror, Path(serving_dir) / model_name)
 
 
-def pull_versions(mirror: Mirror, model_root: Path, everything: bool = False) -> list[int]:
+def pull_versions(mirror: Mirror, model_root: Path, full: tuple[int, ...] = ()) -> list[int]:
     """The complete versions of a model (those with their digests file: published whole) as folders in
-    scratch, the newest (or every one) with its files; the others empty, so numbering sees them."""
+    scratch: the newest and those in `full` with all their files, the others with their lineage and digests
+    only (what listing them reads, and numbering sees them)."""
     listing = mirror.store.listing(mirror.uri(model_root))
     complete = sorted(int(name.split("/")[0]) for name in listing
                       if name.count("/") == 1 and name.endswith("/" + filenames.VERSION_DIGESTS)
                       and name.split("/")[0].isascii() and name.split("/")[0].isdigit())
     for version in complete:
         folder = model_root / str(version)
-        if everything or version == complete[-1]:
+        if version in full or version == complete[-1]:
             mirror.pull(folder)
         else:
-            folder.mkdir(parents=True, exist_ok=True)
+            mirror.pull(folder, keep=lambda name: name in (filenames.LINEAGE, filenames.VERSION_DIGESTS))
     return complete
+
+
+def pull_model(mirror: Mirror, model: Path) -> None:
+    """A model named by URI, into scratch: a SavedModel folder (train's, or one version) as it is, else a
+    served model's folder (its versions, the newest in full)."""
+    if mirror.store.exists(mirror.uri(model / filenames.SAVED_MODEL_PB)):
+        mirror.pull(model)
+    else:
+        pull_versions(mirror, model)
 
 
 def fetch(mirror: Mirror | None, directory: Path) -> None:
@@ -88,10 +98,10 @@ def stage_out(mirror: Mirror | None, spec: ComponentSpec, outputs: dict, before:
         root = Path(outputs[name])
         for folder in sorted(folders(root) - existed):
             if (root / folder / filenames.VERSION_DIGESTS).is_file():  # a registry version: whole, under a claim
-                _publish_version(mirror, root / folder)
+                publish_version(mirror, root / folder)
 
 
-def _publish_version(mirror: Mirror, folder: Path) -> None:
+def publish_version(mirror: Mirror, folder: Path) -> None:
     """A new version folder, under a claim on its number, so two pushers never fill one version."""
     claim = mirror.uri(folder.parent).join(CLAIMS, folder.name)
     held = acquire(mirror.store, claim)

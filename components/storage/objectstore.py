@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -97,6 +98,8 @@ class Store:
         if self._client is None:
             import boto3
             from botocore.config import Config
+
+            logging.getLogger("botocore").setLevel(logging.WARNING)  # its INFO lines say where credentials came from
 
             config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=120,
                             s3={"addressing_style": "path"})

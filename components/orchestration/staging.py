@@ -5,8 +5,8 @@ run's upstream outputs are there already; the lookups' inputs are pulled once, b
 ends its output folder is published to the store whole (objectstore.Store.upload_tree), as is each new
 registry version under a path it writes besides (push's serving directory: each new folder holding a digests
 file, that file last, under a claim on the version number). The manifest records a step as done only after
-that, so a killed upload leaves nothing a reader trusts. With a local pipeline root (`run.mirror` is None) all of this is a
-no-op and the run is what it always was.
+that, so a killed upload leaves nothing a reader trusts. With a local pipeline root (`run.mirror` is None)
+all of this is a no-op and the run is what it always was.
 """
 from __future__ import annotations
 

@@ -243,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(summary(run.manifest, run.run_dir), flush=True)
         elif run is not None and run.manifest:  # the run's small results, here, whatever the pipeline root
             local = keep_results(run.run_dir, Path("runs").resolve() / run.run_id)
+            log.info("object store: %.1f MB uploaded, %.1f MB downloaded", run.mirror.store.uploaded / 1e6,
+                     run.mirror.store.downloaded / 1e6)
             print(summary(run.shown(run.manifest), local, run.shown(str(run.run_dir.parent))), flush=True)
         return code
     finally:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -90,8 +91,11 @@ def stage_out(mirror: Mirror | None, spec: ComponentSpec, outputs: dict, before:
     success, each folder it added under its other outputs (a pushed version), published whole."""
     if mirror is None:
         return
+    sent, started = mirror.store.uploaded, time.monotonic()
     if Path(outputs[OUTPUT]).is_dir():
         mirror.push(outputs[OUTPUT], last=(filenames.RESULT, spec.result_file or filenames.RESULT))
+    log.info("── %s ── %.1f MB uploaded to %s in %.1f s", spec.name, (mirror.store.uploaded - sent) / 1e6,
+             mirror.uri(outputs[OUTPUT]), time.monotonic() - started)
     if not succeeded:
         return
     for name, existed in before.items():

@@ -110,3 +110,15 @@ def test_bad_credentials_or_no_server_is_one_line_and_writes_nothing(on_store, c
     err = capsys.readouterr().err
     assert says in err and value not in err.replace("http://127.0.0.1:9", "")
     assert Store().listing(Uri(bucket)) == before and not (here / "runs" / "bad").exists()
+
+
+def test_a_refused_run_has_its_gate_here_and_continues_from_the_store(on_store, capsys):
+    bucket, here, _, _ = on_store
+    assert run_pipeline(*flags(bucket), "--run-id", "refused", "--set", "push.min_auc=0.999") == 6
+    assert "min_auc" in (here / "runs" / "refused" / "push" / filenames.GATE_TXT).read_text()
+    capsys.readouterr()
+    assert run_pipeline(*flags(bucket), "--run-id", "refused") == 0   # the same run, continued
+    err = capsys.readouterr().err
+    assert err.count("done in an earlier attempt with the same inputs and config: kept") == 4
+    manifest = local_manifest(here, "refused")
+    assert manifest["attempts"] == 2 and manifest["status"] == "succeeded"

@@ -21,6 +21,7 @@ from typing import Iterator
 from components.core import filenames
 from components.core.errors import InfraError, UsageError
 from components.core.interface import OUTPUT, ComponentSpec
+from components.storage import write_text
 from components.storage.mirror import Mirror
 
 log = logging.getLogger("pipeline")
@@ -93,6 +94,7 @@ def stage_out(mirror: Mirror | None, spec: ComponentSpec, outputs: dict, before:
         return
     sent, started = mirror.store.uploaded, time.monotonic()
     if Path(outputs[OUTPUT]).is_dir():
+        for_people(mirror, Path(outputs[OUTPUT]))
         mirror.push(outputs[OUTPUT], last=(filenames.RESULT, spec.result_file or filenames.RESULT))
     log.info("── %s ── %.1f MB uploaded to %s in %.1f s", spec.name, (mirror.store.uploaded - sent) / 1e6,
              mirror.uri(outputs[OUTPUT]), time.monotonic() - started)
@@ -103,6 +105,22 @@ def stage_out(mirror: Mirror | None, spec: ComponentSpec, outputs: dict, before:
         for folder in sorted(folders(root) - existed):
             if (root / folder / filenames.VERSION_DIGESTS).is_file():  # a registry version: whole, under a claim
                 publish_version(mirror, root / folder)
+
+
+def for_people(mirror: Mirror, directory: Path) -> None:
+    """The step's text files (gate.txt, report.html, metrics.json...) name URIs, not this machine's scratch
+    (which is gone after the run, and would make another run's copy of them differ); done before the step's
+    digests are taken, so the store holds what the manifest records. Steps take paths from their arguments,
+    never from these files, so the next step is not misled."""
+    for path in directory.rglob("*"):
+        if path.suffix in (".txt", ".html", ".json") and path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:  # not ours to rewrite
+                continue
+            shown = mirror.to_uris(text)
+            if shown != text:
+                write_text(path, shown)
 
 
 def publish_version(mirror: Mirror, folder: Path) -> None:

@@ -115,7 +115,8 @@ def test_bad_credentials_or_no_server_is_one_line_and_writes_nothing(on_store, c
 def test_a_refused_run_has_its_gate_here_and_continues_from_the_store(on_store, capsys):
     bucket, here, _, _ = on_store
     assert run_pipeline(*flags(bucket), "--run-id", "refused", "--set", "push.min_auc=0.999") == 6
-    assert "min_auc" in (here / "runs" / "refused" / "push" / filenames.GATE_TXT).read_text()
+    gate = (here / "runs" / "refused" / "push" / filenames.GATE_TXT).read_text()
+    assert gate.startswith("gate: REFUSED") and f"s3://{bucket}/serving/clients/1" in gate and "/tmp/" not in gate
     capsys.readouterr()
     assert run_pipeline(*flags(bucket), "--run-id", "refused") == 0   # the same run, continued
     err = capsys.readouterr().err

@@ -13,7 +13,9 @@ import datetime
 import importlib
 import logging
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +24,8 @@ from components.config.overrides import with_overrides
 from components.core import console, filenames, progress
 from components.core.errors import DataError, UsageError
 from components.core.interface import DATA, SCHEMA, SERVING_DIR
+from components.storage import objectstore
+from components.storage.mirror import Mirror
 
 HERE = Path(__file__).resolve().parent
 EMBEDDED_DATA = HERE / "data" / "bank.csv"
@@ -111,16 +115,33 @@ def model_name_for(data: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", data.stem).strip("-_").lower()[:60] or "model"
 
 
-def resolve_params(args: argparse.Namespace) -> dict:
-    """The run parameters that specs' `Param`s name; lookups (components/registry/lookups.py) are found per step."""
-    data = resolve_path(args.data, "--data", DataError) if args.data else EMBEDDED_DATA
+def resolve_params(args: argparse.Namespace, mirror: Mirror | None = None) -> dict:
+    """The run parameters that specs' `Param`s name; lookups (components/registry/lookups.py) are found per step.
+    An s3:// file is downloaded into the mirror's scratch once; an s3:// directory is its scratch folder."""
+    data = file_flag(args.data, "--data", mirror) if args.data else EMBEDDED_DATA
     if args.schema:
-        schema = resolve_path(args.schema, "--schema", DataError)
+        schema = file_flag(args.schema, "--schema", mirror)
     elif data == EMBEDDED_DATA:
         schema = EMBEDDED_SCHEMA
     else:
         schema = None  # validate infers one from this data and saves it with the run
-    return {DATA.name: data, SCHEMA.name: schema, SERVING_DIR.name: directory_flag(args.serving_dir, "--serving-dir")}
+    serving = mirror.local(args.serving_dir, "--serving-dir") if objectstore.is_uri(args.serving_dir) \
+        else directory_flag(args.serving_dir, "--serving-dir")
+    return {DATA.name: data, SCHEMA.name: schema, SERVING_DIR.name: serving}
+
+
+def file_flag(text: str, flag: str, mirror: Mirror | None) -> Path:
+    """An input file: a local path, resolved, or an s3:// object, downloaded into scratch."""
+    if not objectstore.is_uri(text):
+        return resolve_path(text, flag, DataError)
+    path = mirror.local(text, flag)
+    if not mirror.pull_file(path):
+        raise DataError(f"{flag} {text}: no such object in the store; check the URI (`aws s3 ls` lists them).")
+    return path
+
+
+def on_store(args: argparse.Namespace) -> bool:
+    return any(objectstore.is_uri(v) for v in (args.pipeline_root, args.serving_dir, args.data, args.schema))
 
 
 def resolve_path(text: str, flag: str, error: type = UsageError) -> Path:
@@ -150,7 +171,7 @@ def make_run_id(requested: str | None) -> str:
     return run_id
 
 
-def summary(manifest: dict, run_dir: Path) -> str:
+def summary(manifest: dict, run_dir: Path, logdir: object = None) -> str:
     from components.orchestration.dag import PIPELINE  # the steps' modules: after the run's first line
 
     lines = [f"run {manifest['run_id']}: {manifest['status']}"]
@@ -166,7 +187,7 @@ def summary(manifest: dict, run_dir: Path) -> str:
         if spec.summarize and record.get("status") in ("succeeded", "cached", "failed"):
             lines += spec.summarize(record, run_dir / spec.name)
     lines.append(f"manifest: {run_dir / filenames.MANIFEST}")
-    lines.append(f"inspect:  {Path(sys.executable).with_name('tensorboard')} --logdir {run_dir.parent}")
+    lines.append(f"inspect:  {Path(sys.executable).with_name('tensorboard')} --logdir {logdir or run_dir.parent}")
     return "\n".join(lines)
 
 
@@ -182,23 +203,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     def main_() -> None:
         config = resolve_config(args)
         run_id = make_run_id(args.run_id)
-        run_dir = directory_flag(args.pipeline_root, "--pipeline-root") / run_id
-        log.info("run %s in %s: starting", run_id, run_dir)
+        mirror = started["mirror"] = Mirror(Path(tempfile.mkdtemp(prefix="bankpipe-s3-"))) if on_store(args) else None
+        root = mirror.local(args.pipeline_root, "--pipeline-root") if objectstore.is_uri(args.pipeline_root) \
+            else directory_flag(args.pipeline_root, "--pipeline-root")
+        log.info("run %s in %s: starting", run_id, root / run_id)
         # imported here, after the first line: pandas, TensorFlow and TFDV take seconds to load
         from components.orchestration.run import run_steps
         from components.orchestration.state import Run
 
         runner = importlib.import_module(RUNNERS[args.runner])
         options = runner.options_from(args)
-        run = Run(run_id, run_dir, config, resolve_params(args))
+        run = Run(run_id, root / run_id, config, resolve_params(args, mirror), mirror=mirror)
         started["run"] = run
         run_steps(run, runner.executor(options, run), args.runner, use_cache=not args.no_cache)
 
-    code = console.run_cli(main_, args.debug)
-    run = started.get("run")
-    if run is not None and run.manifest:
-        print(summary(run.manifest, run.run_dir), flush=True)
-    return code
+    try:
+        code = console.run_cli(main_, args.debug)
+        run = started.get("run")
+        if run is not None and run.manifest and run.mirror is None:
+            print(summary(run.manifest, run.run_dir), flush=True)
+        elif run is not None and run.manifest:  # the run's small results, here, whatever the pipeline root
+            from components.orchestration.staging import keep_results
+
+            local = keep_results(run.run_dir, Path("runs").resolve() / run.run_id)
+            log.info("object store: %.1f MB uploaded, %.1f MB downloaded", run.mirror.store.uploaded / 1e6,
+                     run.mirror.store.downloaded / 1e6)
+            print(summary(run.shown(run.manifest), local, run.shown(str(run.run_dir.parent))), flush=True)
+        return code
+    finally:
+        if started.get("mirror") is not None:
+            shutil.rmtree(started["mirror"].scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python -m components.models list [--serving-dir serving]            # every model and version
     python -m components.models show bank [3]                            # a version's lineage (default: newest)
     python -m components.models rollback bank 2                          # serve version 2 again, as a new version
+    python -m components.models --serving-dir s3://bucket/serving list   # on the object store
 
 Rollback re-publishes the earlier version's files as the next version number (atomically, under the
 model's lock, exactly as push does), so the newest version is always the one served and history is kept.
@@ -17,14 +18,17 @@ from typing import Sequence
 
 from components.core import console, filenames
 from components.core.errors import UsageError
+from components.orchestration import staging
 from components.registry import integrity, lookups, versions
+from components.storage import objectstore
+from components.storage.mirror import Mirror, scratch_mirror
 
 log = logging.getLogger("pipeline")
 
 
 def build_parser():
     p = console.parser("python -m components.models", __doc__.split("\n\n")[0], (3, 75), prints=True)
-    serving = "the serving directory (default: ./serving)"
+    serving = "the serving directory, a path or an s3:// URI (default: ./serving)"
     p.add_argument("--serving-dir", default="serving", help=serving)
     # the same flag after the subcommand too (`list --serving-dir X`), where a person types it
     where = argparse.ArgumentParser(add_help=False)
@@ -87,23 +91,39 @@ def rollback(serving_dir: Path, model: str, version: int) -> Path:
     return target
 
 
+def command(args, serving_dir: Path, mirror: Mirror | None) -> str:
+    """What the command prints; on the store, the scratch copy of what it reads, and what it adds published."""
+    shown = mirror.to_uris if mirror is not None else (lambda text: text)
+    if mirror is not None:
+        models = [args.model] if args.command != "list" else mirror.store.folders(mirror.uri(serving_dir))
+        for model in models:
+            staging.pull_versions(mirror, serving_dir / model, (args.version,) if args.version else ())
+    if args.command == "list":
+        return shown(list_models(serving_dir))
+    if args.command == "show":
+        directory = version_dir(serving_dir, args.model, args.version)
+        card = directory / filenames.MODEL_CARD_HTML
+        card_uri = shown(str(card)) if card.is_file() else None
+        shown_lineage = json.dumps({"version": str(directory), **versions.read_lineage(directory),
+                                    "model_card": card_uri}, indent=2, ensure_ascii=False)
+        return shown(shown_lineage) + (f"\nmodel card: {card_uri} (and {card.with_suffix('.md').name} beside it)"
+                                       if card_uri else "")
+    target = rollback(serving_dir, args.model, args.version)
+    if mirror is not None:
+        staging.publish_version(mirror, target)
+    return shown(f"{args.model}: version {args.version} published again as version {target.name} ({target})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = console.parse(build_parser(), argv)
-    serving_dir = Path(args.serving_dir)
+    args.version = getattr(args, "version", None)
 
     def main_() -> None:
-        if args.command == "list":
-            print(list_models(serving_dir))
-        elif args.command == "show":
-            directory = version_dir(serving_dir, args.model, args.version)
-            card = directory / filenames.MODEL_CARD_HTML
-            print(json.dumps({"version": str(directory), **versions.read_lineage(directory),
-                              "model_card": str(card) if card.is_file() else None}, indent=2, ensure_ascii=False))
-            if card.is_file():
-                print(f"model card: {card} (and {card.with_suffix('.md').name} beside it)")
-        else:
-            target = rollback(serving_dir, args.model, args.version)
-            print(f"{args.model}: version {args.version} published again as version {target.name} ({target})")
+        if not objectstore.is_uri(args.serving_dir):
+            print(command(args, Path(args.serving_dir), None))
+            return
+        with scratch_mirror() as mirror:
+            print(command(args, mirror.local(args.serving_dir, "--serving-dir"), mirror))
 
     return console.run_cli(main_, args.debug)
 

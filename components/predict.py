@@ -3,6 +3,7 @@
     python -m components.predict --model serving/bank --data clients.csv --output scores.csv
     python -m components.predict --model serving/bank/3 ...        # a given version
     python -m components.predict --model runs/<id>/train/model ... # a model straight out of train
+    python -m components.predict --model s3://bucket/serving/bank ... # on the object store (docs/objectstore.md)
 
 Rows are given by their CSV column names (components/evaluation/scoring.py's Scorer maps them to the signature); the
 label column, if present, is ignored like any other column the model does not take. The output holds
@@ -27,7 +28,10 @@ import pandas as pd
 from components import storage
 from components.core import console, filenames
 from components.core.errors import DataError, UsageError
+from components.orchestration import staging
 from components.registry import lookups
+from components.storage import objectstore
+from components.storage.mirror import scratch_mirror
 
 log = logging.getLogger("components.predict")
 PROBABILITY = "positive_probability"
@@ -127,10 +131,21 @@ def unlike_training(frame: pd.DataFrame, seen: dict) -> dict[str, dict[str, int]
 
 
 def predict(model: str | Path, data: str | Path, output: str | Path, batch_size: int = 1024) -> dict:
+    """Score `data` with `model`: a path, or an s3:// URI whose model is pulled into scratch first."""
+    check_output(str(output))
+    if not objectstore.is_uri(str(model)):
+        return score(resolve_model(model), data, output, batch_size)
+    with scratch_mirror() as mirror:
+        local = mirror.local(str(model), "--model")
+        staging.pull_model(mirror, local)
+        return {**score(resolve_model(local), data, output, batch_size), "model_dir": str(mirror.uri(
+            resolve_model(local)))}
+
+
+def score(model_dir: Path, data: str | Path, output: str | Path, batch_size: int) -> dict:
     from components.evaluation.scoring import Scorer, column_record
 
-    model_dir, data, output = resolve_model(model), Path(data), str(output)
-    check_output(output)
+    data, output = Path(data), str(output)
     if data.is_dir():
         raise DataError(f"--data {data} is a directory: pass the CSV file to score.")
     if not data.is_file():
@@ -163,7 +178,7 @@ def predict(model: str | Path, data: str | Path, output: str | Path, batch_size:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = console.parser("python -m components.predict", __doc__.split("\n\n")[0], (3, 75), prints=True)
     parser.add_argument("--model", required=True, help="SavedModel directory, or <serving-dir>/<model> for its "
-                                                       "newest version")
+                                                       "newest version; a path or an s3:// URI")
     parser.add_argument("--data", required=True, help="CSV to score (delimiter detected; label column optional)")
     parser.add_argument("--output", required=True, help="CSV to write (- for standard output): the input "
                                                         "columns, positive_probability and predicted_<label>")

@@ -20,7 +20,8 @@ class ExitCode:
 EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(0, "ok", "The run finished; the model was pushed if blessed.", "Nothing."),
     ExitCode(1, "internal", "Unexpected internal error (a bug).", "Re-run with --debug and report the traceback."),
-    ExitCode(2, "usage", "Bad flag, config key or config value.", "Fix the flag named in the message; see --help."),
+    ExitCode(2, "usage", "Bad flag, config key or config value; object-store credentials refused or missing.",
+             "Fix the flag named in the message; see --help."),
     ExitCode(3, "bad_data", "Input file missing, unreadable or malformed (delimiter, label, rows).",
              "Fix the file or the flag named in the message."),
     ExitCode(4, "anomalies", "The data does not match the schema (TFDV anomalies); nothing downstream ran.",
@@ -30,7 +31,8 @@ EXIT_CODES: tuple[ExitCode, ...] = (
              "Read the train log; check the split files and the hyperparameters."),
     ExitCode(6, "gate_refused", "The model did not pass the gate; it was not pushed.",
              "Read gate.txt in the push output: each metric, its threshold and its margin."),
-    ExitCode(75, "infrastructure", "Interrupted or out of resources (SIGTERM, disk full); retryable.",
+    ExitCode(75, "infrastructure",
+             "Interrupted or out of resources (SIGTERM, disk full, object store unreachable); retryable.",
              "Re-run the same command with the same --run-id: finished steps are kept and training "
              "resumes from its checkpoint (free space or fix permissions first if the message says so)."),
 )

@@ -34,6 +34,7 @@ NPZ_NAME = "data.npz"
 
 # train/
 MODEL = "model"                    # SavedModel with a raw-feature serving signature
+SAVED_MODEL_PB = "saved_model.pb"  # in a SavedModel: the graph, which TensorFlow Serving waits for
 MODEL_COLUMNS = "assets.extra/columns.json"  # in a SavedModel: CSV column -> signature input, kinds, label
 LOGS = "logs"                      # TensorBoard event files
 BACKUP = "backup"                  # BackupAndRestore checkpoints, for resuming a killed run

@@ -88,12 +88,15 @@ def _manifests(pipeline_root: Path, run_id: str) -> Iterator[tuple[Path, dict]]:
             continue  # a run being written or damaged is simply not a cache entry
 
 
-def find(pipeline_root: Path, run_id: str, step: str, key: str) -> tuple[Path, dict] | None:
-    """A verified earlier output of `step` with this key: (its directory, its manifest record)."""
+def find(pipeline_root: Path, run_id: str, step: str, key: str,
+         fetch: Callable[[Path], None] = lambda directory: None) -> tuple[Path, dict] | None:
+    """A verified earlier output of `step` with this key: (its directory, its manifest record). `fetch` brings
+    a candidate's files where they can be checked (from the object store into scratch)."""
     for run_dir, manifest in _manifests(pipeline_root, run_id):
         record = (manifest.get("steps") or {}).get(step) or {}
         if record.get("status") not in ("succeeded", "cached") or record.get("key") != key:
             continue
+        fetch(run_dir / step)
         problem = intact(run_dir / step, record.get("artifacts"))
         if problem:
             log.warning("not reusing %s of run %s: %s", step, run_dir.name, problem)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from components.core.errors import PipelineError
-from components.core.interface import OUTPUT, ComponentSpec
+from components.core.interface import OUTPUT, SERVING_DIR, ComponentSpec
 from components.core.protocol import Record
-from components.orchestration import cache
+from components.orchestration import cache, staging
 from components.orchestration.dag import PIPELINE, topological
 from components.orchestration.paths import replace_paths
 from components.orchestration.run_lock import run_lock
@@ -43,6 +43,7 @@ def _kept(run: Run, spec: ComponentSpec, record: dict, key: str, output: Path) -
     if record.get("status") not in ("succeeded", "cached") or record.get("key") != key \
             or (record.get("result") or {}).get("dry_run"):
         return False
+    staging.fetch(run.mirror, output)
     problem = cache.intact(output, record["artifacts"]) if record.get("artifacts") is not None else None
     if problem:
         log.warning("── %s ── recomputed: %s", spec.name, problem)
@@ -54,11 +55,13 @@ def _kept(run: Run, spec: ComponentSpec, record: dict, key: str, output: Path) -
 def _reused(run: Run, spec: ComponentSpec, record: dict, key: str, output: Path) -> bool:
     """The same step with the same key in another run of this pipeline root: its outputs are copied. A step
     that writes outside its own directory (push, into the serving directory) always runs."""
-    found = not spec.outputs and cache.find(run.run_dir.parent, run.run_id, spec.name, key)
+    found = not spec.outputs and cache.find(run.run_dir.parent, run.run_id, spec.name, key,
+                                            lambda directory: staging.fetch(run.mirror, directory))
     if not found:
         return False
-    source, earlier = found
+    source, earlier = found[0], run.local(found[1])
     cache.copy_outputs(source, output)
+    staging.stage_out(run.mirror, spec, {OUTPUT: output}, {}, succeeded=True)
     record.clear()
     record.update(status="cached", key=key, cached_from=source.parent.name, artifacts=earlier["artifacts"],
                   result=replace_paths(earlier.get("result"), [(source.parent, run.run_dir)]), seconds=0.0)
@@ -74,7 +77,9 @@ def run_steps(run: Run, execute: Executor, runner: str, on_step: Callable[[str, 
     (unless `use_cache` is off), when its key — config, code, input content — is the same and its files are
     intact (components/orchestration/cache.py); an interrupted train step resumes from its checkpoint.
     """
-    with run_lock(run.run_dir):
+    with run_lock(run.run_dir), staging.store_lock(run.mirror, run.run_dir):
+        if run.mirror is not None:
+            staging.prepare(run.mirror, run.run_dir, run.params.get(SERVING_DIR.name), run.config.push.model_name)
         run.manifest = run.manifest or load_or_create_manifest(run, runner)
         write_run_info(run)
         write_experiment(run.run_dir.parent)
@@ -103,7 +108,12 @@ def _step(run: Run, execute: Executor, spec: ComponentSpec, use_cache: bool) -> 
     record.update(status="running", key=key, inputs={k: str(v) if v else None for k, v in inputs.items()},
                   outputs={k: str(v) for k, v in outputs.items()})
     run.save_manifest()
+    before = staging.snapshot(run.mirror, spec, outputs)
     outcome = _execute(run, record, execute, spec, config, inputs, outputs)
+    try:
+        staging.stage_out(run.mirror, spec, outputs, before, succeeded=outcome.exit_code == 0)
+    except PipelineError as exc:  # a step is done only once the store holds what it wrote
+        outcome = Record.of_error(exc)
     if outcome.exit_code != 0:
         record.update(status="failed", exit_code=outcome.exit_code, error=outcome.error)
         run.manifest["status"] = "failed"

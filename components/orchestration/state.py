@@ -15,6 +15,7 @@ from components.core.interface import DATA, RUN_INFO, SERVING_DIR, ComponentSpec
 from components.orchestration import cache
 from components.orchestration.dag import PIPELINE
 from components.registry import lookups
+from components.storage.mirror import Mirror
 
 log = logging.getLogger("pipeline")
 
@@ -26,6 +27,7 @@ class Run:
     config: PipelineConfig
     params: dict[str, Path | None]
     manifest: dict = dataclasses.field(default_factory=dict)
+    mirror: Mirror | None = None   # the run lives on the object store, mirrored in scratch (storage/mirror.py)
     _hashes: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def file_hash(self, path: Path) -> str:
@@ -54,7 +56,25 @@ class Run:
         return path / ref.path if ref.path else path
 
     def save_manifest(self) -> None:
-        storage.write_json(self.run_dir / filenames.MANIFEST, self.manifest)
+        self.write_json(self.run_dir / filenames.MANIFEST, self.manifest)
+
+    def write_json(self, path: Path, value) -> None:
+        """A run file; on the store, with URIs for scratch paths, uploaded at once."""
+        if self.mirror is not None:
+            self.mirror.write_json(path, value)
+        else:
+            storage.write_json(path, value)
+
+    def read_json(self, path: Path):
+        return self.mirror.read_json(path) if self.mirror is not None else storage.read_json(path)
+
+    def local(self, value):
+        """A value read from another run's files, its URIs as this machine's scratch paths."""
+        return self.mirror.to_paths(value) if self.mirror is not None else value
+
+    def shown(self, value):
+        """A value as the user should see it: URIs, not scratch paths."""
+        return self.mirror.to_uris(value) if self.mirror is not None else value
 
 
 def new_manifest(run: Run, runner: str) -> dict:
@@ -88,7 +108,7 @@ def load_or_create_manifest(run: Run, runner: str) -> dict:
     path = run.run_dir / filenames.MANIFEST
     if not path.exists():
         return new_manifest(run, runner)
-    manifest = storage.read_json(path)
+    manifest = run.read_json(path)
     manifest.setdefault("attempts", 1)
     manifest["attempts"] += 1
     fresh = new_manifest(run, runner)  # this attempt's inputs: the data file may have changed since
@@ -102,5 +122,5 @@ def write_run_info(run: Run) -> None:
     """run.json: what made this run, for the versions it pushes (their lineage)."""
     info = {k: run.manifest[k] for k in ("run_id", "created", "data_sha256", "config", "params")}
     info.update(code_digest=release.code_digest(), version=release.version(), commit=release.commit())
-    storage.write_json(run.run_dir / filenames.RUN_INFO, info)
+    run.write_json(run.run_dir / filenames.RUN_INFO, info)
     run.params.setdefault(RUN_INFO.name, run.run_dir / filenames.RUN_INFO)

@@ -218,6 +218,9 @@ class Executor:
 
 
 def executor(options: KubernetesOptions, run: state.Run) -> Executor:
+    if run.mirror is not None:  # the pods would write to the volume, and the store would never see it
+        raise UsageError("--runner=kubernetes does not take s3:// paths yet (docs/objectstore.md): pass paths on "
+                         "the artifacts volume, or run on the store with --runner=local (--containers, --workers).")
     if options.dry_run:
         return Executor(run, options)
     cluster = watch.Cluster(api_client(options), options.settings.namespace, options.poll_seconds,

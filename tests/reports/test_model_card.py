@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.test_report import RecordingServer, chromium, headless, not_blank
 
 from components import storage
 from components.config.sections import EvaluateConfig, PushConfig
 from components.core import filenames
+from components.reports import model_card
 from components.reports.charts import number
 from components.steps import evaluate, push
+from tests.reports.test_data_report import RecordingServer, chromium, headless, not_blank
 
 NOT_FOR = "credit decisions about a person <b>"
 
@@ -77,3 +78,14 @@ def test_chromium_renders_the_card_not_blank(pushed, tmp_path):
     assert server.paths == [f"/{filenames.MODEL_CARD_HTML}"] * 2  # nothing fetched but the page
     assert shot.returncode == 0 and not_blank(tmp_path / "card.png")
 
+
+
+def test_the_card_escapes_what_users_write_and_keeps_the_split_order():
+    lineage = {"model_name": "bank", "version": 3, "run": {"run_id": "r", "config": {"train": {"family": "mlp"}}}}
+    metrics = {"candidate": {"accuracy": 0.9, "auc": 0.95}, "test_rows": 10}
+    split = {"splits": {"test": {"rows": 1, "positive_fraction": 0.5}, "train": {"rows": 8, "positive_fraction": 0.5}}}
+    card = model_card.facts(lineage, metrics, split, {"label": "deposit", "inputs": ["age"]}, ("", NOT_FOR))
+    assert list(card["rows"]) == ["train", "test"] and card["hyperparameters"] == {"family": "mlp"}
+    page = model_card.html(card, {})
+    assert NOT_FOR not in page and "credit decisions about a person &lt;b&gt;" in page
+    assert NOT_FOR in model_card.markdown(card)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = ROOT / ".cache" / "objectstore" / "env"
 BRIDGE_IP = "198.18.0.1"  # the local cluster's bridge: pods reach the server there
 MiB = 1024 * 1024

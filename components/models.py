@@ -106,8 +106,9 @@ def command(args, serving_dir: Path, mirror: Mirror | None) -> str:
         card_uri = shown(str(card)) if card.is_file() else None
         shown_lineage = json.dumps({"version": str(directory), **versions.read_lineage(directory),
                                     "model_card": card_uri}, indent=2, ensure_ascii=False)
-        return shown(shown_lineage) + (f"\nmodel card: {card_uri} (and {card.with_suffix('.md').name} beside it)"
-                                       if card_uri else "")
+        if card_uri:  # for the person reading; standard output stays one JSON document
+            log.info("model card: %s (and %s beside it)", card_uri, card.with_suffix(".md").name)
+        return shown(shown_lineage)
     target = rollback(serving_dir, args.model, args.version)
     if mirror is not None:
         staging.publish_version(mirror, target)

@@ -3,6 +3,7 @@ intervals, how it decides, calibration, the gate's checks, the plots and what it
 by a real headless Chromium (skipped without it, failed under CI)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -58,8 +59,10 @@ def test_models_show_says_where_the_card_is(pushed, capsys):
 
     out, _ = pushed
     assert models.main(["--serving-dir", str(out / "serving"), "show", "bank"]) == 0
-    shown = capsys.readouterr().out
-    assert f"model card: {out / 'serving' / 'bank' / '1' / filenames.MODEL_CARD_HTML}" in shown
+    shown = capsys.readouterr()
+    card = out / "serving" / "bank" / "1" / filenames.MODEL_CARD_HTML
+    assert json.loads(shown.out)["model_card"] == str(card)  # standard output stays one JSON document
+    assert f"model card: {card}" in shown.err
 
 
 def test_chromium_renders_the_card_not_blank(pushed, tmp_path):

@@ -77,7 +77,22 @@ def build_one(client, name: str, version: str, buildargs: dict[str, str]):
     image.tag(repo, digest_tag)
     log.info("built %s:%s = %s:%s, %.2f GB, in %.0f s", repo, version, repo, digest_tag,
              image.attrs["Size"] / 1e9, time.monotonic() - started)
+    remove_superseded(client, repo, image.id)
     return image
+
+
+def remove_superseded(client, repo: str, current: str) -> None:
+    """Earlier builds of this image that only their digest tag still names: each code or lock change leaves one
+    (GBs for the trainers), and a machine that builds often would fill its disk."""
+    import docker
+
+    for old in client.images.list(name=repo):
+        if old.id != current and all(tag.split(":", 1)[1].startswith("sha256-") for tag in old.tags):
+            try:
+                client.images.remove(old.id, force=False)
+                log.info("removed the superseded %s", ", ".join(old.tags))
+            except docker.errors.APIError as exc:  # still used by a container: kept
+                log.info("kept %s: %s", ", ".join(old.tags), exc.explanation)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,5 +154,6 @@ def test_gate_run_against_the_serving_dir_pushes_only_complete_copies(trained_sm
     result = push.run(PushConfig(), {"model": root / "train" / filenames.MODEL, "metrics": tmp_path / "evaluate"},
                       {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
     pushed = set(os.listdir(result["pushed_to"]))
-    assert pushed == set(os.listdir(root / "train" / filenames.MODEL)) | {filenames.VERSION_DIGESTS, filenames.LINEAGE}
+    assert pushed == set(os.listdir(root / "train" / filenames.MODEL)) | {
+        filenames.VERSION_DIGESTS, filenames.LINEAGE, filenames.MODEL_CARD_HTML, filenames.MODEL_CARD_MD}
     shutil.rmtree(tmp_path / "serving")

@@ -59,8 +59,10 @@ def test_tensorboard_has_train_and_validation_scalars_histograms_graph_and_hpara
     assert {"epoch_loss", "epoch_accuracy"} <= tags["validation"]
     assert any(tag.endswith("kernel_0") or "kernel" in tag for tag in tags["train"])  # weight histograms
     assert "__graph__" in tags["train"]
-    # The trial's session sits at the log root, above train/ and validation/, so HParams links their scalars.
-    assert {"_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"} <= tags["."]
+    # The trial's session sits at the log root, above train/ and validation/, so HParams links their scalars;
+    # the experiment (its columns) is declared once per pipeline root, not by each trial.
+    assert {"_hparams_/session_start_info", "_hparams_/session_end_info"} <= tags["."]
+    assert "_hparams_/experiment" not in tags["."]
     assert "hparams" not in tags
 
 
@@ -236,7 +238,7 @@ def test_columns_of_any_spelling_and_unicode_categories_train_and_serve(tmp_path
     from components.steps import validate
     from tests.helpers import sample_bank
 
-    caplog.set_level("INFO", logger="components.model")
+    caplog.set_level("DEBUG", logger="components.model")  # the default crosses' notes are debug lines
     names = {"age": "âge client", "job": "class", "balance": "emp.var.rate", "duration": "call-duration",
              "pdays": "p/days", "campaign": "campaign[n]", "previous": "2nd", "marital": "état.civil"}
     frame = sample_bank(bank_frame, 1000).rename(columns=names)
@@ -248,6 +250,7 @@ def test_columns_of_any_spelling_and_unicode_categories_train_and_serve(tmp_path
                                                   filenames.SCHEMA}, {"output": tmp_path / "s"})
     train.run(TrainConfig.of(epochs=3, learning_rate=0.01), {"split": tmp_path / "s"}, {"output": tmp_path / "t"})
     assert "feature cross month*day/4 skipped: column day is not numeric" in caplog.text
+    assert all(r.levelname == "DEBUG" for r in caplog.records if "feature cross" in r.getMessage())
     loaded = tf.saved_model.load(str(tmp_path / "t" / filenames.MODEL))
     inputs = json.loads(loaded.columns().numpy().decode())["inputs"]
     assert inputs == storage.read_json(tmp_path / "t" / filenames.MODEL / filenames.MODEL_COLUMNS)["inputs"]

@@ -118,15 +118,19 @@ def headless(browser: str, profile, *args: str) -> subprocess.CompletedProcess:
                            "--window-size=1200,1600", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_chromium_renders_the_report_from_the_one_file(validated, tmp_path):
-    browser = chromium()
-    server = RecordingServer(validated / "second")
+def render(directory, page: str, tmp_path, screenshot: str):
+    """(the DOM run, the screenshot run, the server that counted the requests) of one page in headless Chromium."""
+    browser, server = chromium(), RecordingServer(directory)
     try:
-        done = headless(browser, tmp_path / "profile", "--dump-dom", f"{server.url}/{filenames.REPORT_HTML}")
-        shot = headless(browser, tmp_path / "profile", f"--screenshot={tmp_path / 'data_report.png'}",
-                        f"{server.url}/{filenames.REPORT_HTML}")
+        done = headless(browser, tmp_path / "profile", "--dump-dom", f"{server.url}/{page}")
+        shot = headless(browser, tmp_path / "profile", f"--screenshot={tmp_path / screenshot}", f"{server.url}/{page}")
     finally:
         server.close()
+    return done, shot, server
+
+
+def test_chromium_renders_the_report_from_the_one_file(validated, tmp_path):
+    done, shot, server = render(validated / "second", filenames.REPORT_HTML, tmp_path, "data_report.png")
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
     stats = data_report.summaries(storage.load_statistics(validated / "second" / filenames.STATS))

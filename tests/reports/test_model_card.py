@@ -14,7 +14,7 @@ from components.core import filenames
 from components.reports import model_card
 from components.reports.charts import number
 from components.steps import evaluate, push
-from tests.reports.test_data_report import RecordingServer, chromium, headless, not_blank
+from tests.reports.test_data_report import not_blank, render
 
 NOT_FOR = "credit decisions about a person <b>"
 
@@ -66,16 +66,8 @@ def test_models_show_says_where_the_card_is(pushed, capsys):
 
 
 def test_chromium_renders_the_card_not_blank(pushed, tmp_path):
-    browser = chromium()
     out, _ = pushed
-    version = out / "serving" / "bank" / "1"
-    server = RecordingServer(version)
-    try:
-        done = headless(browser, tmp_path / "profile", "--dump-dom", f"{server.url}/{filenames.MODEL_CARD_HTML}")
-        shot = headless(browser, tmp_path / "profile", f"--screenshot={tmp_path / 'card.png'}",
-                        f"{server.url}/{filenames.MODEL_CARD_HTML}")
-    finally:
-        server.close()
+    done, shot, server = render(out / "serving" / "bank" / "1", filenames.MODEL_CARD_HTML, tmp_path, "card.png")
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.search(r"<h1>Model card: bank version 1</h1>", done.stdout) and "Test metrics" in done.stdout
     assert server.paths == [f"/{filenames.MODEL_CARD_HTML}"] * 2  # nothing fetched but the page

@@ -43,7 +43,7 @@ class PathMap:
         if host is None:
             return None
         host = Path(host)
-        if any(host.as_posix() == str(t) or PurePosixPath(host.as_posix()).is_relative_to(t) for t in self.targets):
+        if any(PurePosixPath(host.as_posix()).is_relative_to(t) for t in self.targets):  # equal counts too
             return host.as_posix()
         host = host.resolve()
         for source, target, _ in sorted(self.mounts, key=lambda m: -len(m[0].parts)):

@@ -1,9 +1,14 @@
-"""The same run on a local disk and on the object store: wall time per step and bytes moved.
+"""The same run on a local disk (or the cluster's volume) and on the object store: wall time per step and
+bytes moved.
 
     source .cache/objectstore/env && .venv/bin/python -m bench.objectstore --epochs 10
+    source .cache/objectstore/env && .venv/bin/python -m bench.objectstore --runner kubernetes   # make cluster
 
 Both runs use --no-cache (every step computes) and their own serving directory, so the push is a first
-version in both. The store's bytes are what the run logs it moved (components/orchestration/staging.py).
+version in both. The store's bytes are what the run logs it moved: with runner=local, each step's upload
+(components/orchestration/staging.py); with runner=kubernetes the pods move the step's bytes and the
+submitting machine only what it fetches for the manifest and ./runs/<id>/.
+Results: bench/results/objectstore-<runner>.json.
 """
 from __future__ import annotations
 
@@ -17,8 +22,13 @@ import time
 import uuid
 from pathlib import Path
 
+from bench._common import machine, write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("validate", "split", "train", "evaluate", "push")
+# a 2-core node holds the steps' pods with these requests (as the cluster tests run them)
+CLUSTER = ["--runner=kubernetes", "--kubeconfig", str(ROOT / ".cache" / "cluster" / "kubeconfig"),
+           "--cpu-request", "250m", "--memory-request", "512Mi", "--poll-seconds", "1"]
 
 
 def run(flags: list[str], cwd: Path) -> tuple[float, str]:
@@ -31,26 +41,38 @@ def run(flags: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", default="10")
+    p.add_argument("--runner", choices=("local", "kubernetes"), default="local",
+                   help="in process (default), or Jobs on the local cluster (`make cluster`)")
     args = p.parse_args()
-    here, bucket = Path(tempfile.mkdtemp(prefix="bench-s3-")), f"bench-{uuid.uuid4().hex[:8]}"
-    common = ["--no-cache", "--epochs", args.epochs]
+    here, suffix = Path(tempfile.mkdtemp(prefix="bench-s3-")), uuid.uuid4().hex[:8]
+    bucket = f"bench-{suffix}"
+    common = ["--no-cache", "--epochs", args.epochs, *(CLUSTER if args.runner == "kubernetes" else [])]
+    disk_id, store_id = f"disk-{suffix}", f"store-{suffix}"  # Jobs outlive a run: ids are unique
     local_wall, _ = run([*common, "--pipeline-root", str(here / "runs"), "--serving-dir", str(here / "serving"),
-                         "--run-id", "disk"], here)
+                         "--run-id", disk_id, "--set", f"push.model_name=disk_{suffix}"], here)
     store_wall, log = run([*common, "--pipeline-root", f"s3://{bucket}/runs", "--serving-dir",
-                           f"s3://{bucket}/serving", "--run-id", "store"], here)
-    disk = json.loads((here / "runs" / "disk" / "manifest.json").read_text())["steps"]
-    store = json.loads((here / "runs" / "store" / "manifest.json").read_text())["steps"]
+                           f"s3://{bucket}/serving", "--run-id", store_id], here)
+    disk = json.loads((here / "runs" / disk_id / "manifest.json").read_text())["steps"]
+    store = json.loads((here / "runs" / store_id / "manifest.json").read_text())["steps"]
     pattern = r"── (\w+) ── ([\d.]+) MB uploaded to \S+ in ([\d.]+) s"
     uploaded = {step: (mb, seconds) for step, mb, seconds in re.findall(pattern, log)}
     total = re.search(r"object store: ([\d.]+) MB uploaded, ([\d.]+) MB downloaded", log)
-    print("| step | local disk | object store: step | its upload |\n|---|---|---|---|")
-    for step in STEPS:
-        mb, seconds = uploaded.get(step, ("0", "0"))
-        print(f"| {step} | {disk[step]['seconds']:.1f} s | {store[step]['seconds']:.1f} s | {mb} MB in {seconds} s |")
+    rows = [{"step": s, "disk_s": disk[s]["seconds"], "store_s": store[s]["seconds"],
+             "upload": uploaded.get(s, ("in the pod", "-"))} for s in STEPS]
+    print(f"runner={args.runner}\n| step | volume or disk | object store: step | its upload by this machine |\n"
+          f"|---|---|---|---|")
+    for r in rows:
+        mb, seconds = r["upload"]
+        print(f"| {r['step']} | {r['disk_s']:.1f} s | {r['store_s']:.1f} s | "
+              f"{mb + ' MB in ' + seconds + ' s' if seconds != '-' else mb} |")
     print(f"| whole run (wall, process start to exit) | {local_wall:.1f} s | {store_wall:.1f} s | "
           f"{total.group(1)} MB up, {total.group(2)} MB down |")
+    write_json(f"objectstore-{args.runner}.json", {"machine": machine(), "epochs": args.epochs, "steps": rows,
+                                               "wall_s": {"disk": local_wall, "store": store_wall},
+                                               "this_machine_mb": {"up": float(total.group(1)),
+                                                                   "down": float(total.group(2))}})
 
 
 if __name__ == "__main__":

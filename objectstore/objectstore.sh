@@ -68,6 +68,9 @@ EOF
         mv -f "$C/env.new" "$C/env"
         log "new credentials in $C/env"
     fi
+    # Where the local cluster's pods reach the store (the runner puts it into their Secret).
+    grep -q BANKPIPE_POD_ENDPOINT_URL "$C/env" ||
+        printf 'export BANKPIPE_POD_ENDPOINT_URL=http://%s:%s\n' "$BRIDGE_IP" "$S3_PORT" >> "$C/env"
 }
 
 # answers HOST: a signed ListBuckets succeeds (the gateway, the filer behind it and the credentials work).

@@ -221,6 +221,7 @@ spec:
 EOF
     images
     kubectl apply -k "$ROOT/k8s/overlays/cpu" >/dev/null
+    kubectl apply -k "$ROOT/k8s/overlays/objectstore" >/dev/null  # runs on the object store: no volume
     log "up: $(( SECONDS - t0 )) s. Now: source .cache/cluster/env; kubectl get pods -A"
 }
 

@@ -265,3 +265,20 @@ def test_a_stale_image_is_refused_unless_its_tag_was_chosen(caplog):
     docker_runner.check_code("bankpipe-data:old", FakeImage("0123456789abcdef"), explicit_tag=True)
     assert "built from other code" in caplog.text
     docker_runner.check_code("bankpipe-data:0.1.0", FakeImage(release.code_digest()), explicit_tag=False)
+
+
+def test_the_pipeline_in_containers_on_the_store_pushes_a_blessed_model(tmp_path, images, bank_frame, bucket,
+                                                                        monkeypatch, server_settings):
+    """Runs, models and data on the real S3 server: the containers see the host's scratch mirror of the store,
+    and what they wrote is on the store afterwards, with no credential in any container's environment."""
+    from components.storage.objectstore import Store, Uri
+
+    monkeypatch.chdir(tmp_path)
+    sample_bank(bank_frame, 2000).to_csv(tmp_path / "clients.csv", index=False)
+    assert run_pipeline("--runner=local", "--containers", "--run-id", "c1", "--data", "clients.csv", "--epochs", "3",
+                        "--pipeline-root", f"s3://{bucket}/runs", "--serving-dir", f"s3://{bucket}/serving") == 0
+    local = json.loads((tmp_path / "runs" / "c1" / filenames.MANIFEST).read_text())
+    assert local["steps"]["push"]["result"]["pushed_to"] == f"s3://{bucket}/serving/clients/1"
+    published = Store().listing(Uri(bucket, "serving/clients/1"))
+    assert filenames.SAVED_MODEL_PB in published and filenames.VERSION_DIGESTS in published
+    assert server_settings["AWS_SECRET_ACCESS_KEY"] not in json.dumps(local)

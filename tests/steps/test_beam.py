@@ -189,3 +189,21 @@ def test_a_failing_flink_job_exits_with_the_data_error_code_and_no_java_trace(tm
     assert "line 11000 has 18 fields but the header has 17" in error and str(path) in error
     assert "java" not in error.lower() and "Traceback" not in error
     assert flink_jobs(started) == {"bankpipe-validate-statistics": "FAILED"}
+
+
+def test_the_flink_path_with_the_run_on_the_store(tmp_path, flink, bucket, bank_frame, monkeypatch):
+    """The whole pipeline with validate and split on Flink and the run on the real S3 server: the Beam
+    workers read and write the launcher's scratch mirror, and the shards end up on the store."""
+    import pipeline
+    from components.storage.objectstore import Store, Uri
+
+    started = time.time()
+    monkeypatch.chdir(tmp_path)
+    sample_bank(bank_frame, 2000).to_csv(tmp_path / "clients.csv", index=False)
+    assert pipeline.main(["--run-id", "f1", "--data", "clients.csv", "--epochs", "3", f"--beam-pipeline-args={FLINK}",
+                          "--pipeline-root", f"s3://{bucket}/runs", "--serving-dir", f"s3://{bucket}/serving"]) == 0
+    assert flink_jobs(started) == {"bankpipe-validate-statistics": "FINISHED", "bankpipe-split-labels": "FINISHED",
+                                   "bankpipe-split-rows": "FINISHED"}
+    shards = [k for k in Store().listing(Uri(bucket, "runs/f1/split")) if ".tfrecord" in k]
+    assert shards, "no TFRecord shard on the store"
+    assert (tmp_path / "runs" / "f1" / "push" / "gate.txt").is_file()

@@ -11,6 +11,7 @@ from components.runners.kubernetes import watch
 from components.runners.kubernetes.failures import api_error, unreachable
 
 PVC = "bankpipe-artifacts"
+CONFIG_MAP = "bankpipe-config"
 
 
 def api_client(options):
@@ -28,15 +29,17 @@ def api_client(options):
                          f"KUBECONFIG.") from None
 
 
-def preflight(cluster: watch.Cluster) -> None:
-    """Fail before any Job is created when the shared objects (k8s/overlays/*) are not installed."""
+def preflight(cluster: watch.Cluster, overlay: str = "cpu") -> None:
+    """Fail before any Job is created when the overlay's shared objects (k8s/overlays/*) are not installed:
+    the artifacts claim, or on the object store (no claim) the ConfigMap every pod reads."""
+    read, kind, name = ((cluster.core.read_namespaced_config_map, "ConfigMap", CONFIG_MAP) if overlay == "objectstore"
+                        else (cluster.core.read_namespaced_persistent_volume_claim, "PersistentVolumeClaim", PVC))
     try:
-        cluster.core.read_namespaced_persistent_volume_claim(PVC, cluster.namespace, _preload_content=False)
+        read(name, cluster.namespace, _preload_content=False)
     except ApiException as exc:
         if exc.status == 404:
-            raise UsageError(f"namespace {cluster.namespace} has no PersistentVolumeClaim {PVC}: install the "
-                             f"shared objects first: kubectl apply -k k8s/overlays/cpu (or k8s/overlays/gpu)."
-                             ) from None
-        raise api_error(exc, f"PersistentVolumeClaim {PVC}") from None
+            raise UsageError(f"namespace {cluster.namespace} has no {kind} {name}: install the shared objects "
+                             f"first: kubectl apply -k k8s/overlays/{overlay}.") from None
+        raise api_error(exc, f"{kind} {name}") from None
     except urllib3.exceptions.HTTPError as exc:
         raise unreachable(exc) from None

@@ -21,6 +21,7 @@ from typing import Sequence
 from components.core import console, filenames, protocol
 from components.core.interface import RUN_INFO, ComponentSpec, Lookup
 from components.registry import lookups
+from components.runners.kubernetes import pod_store
 from components.training import strategy
 
 log = logging.getLogger("pipeline.kubernetes.entry")
@@ -58,6 +59,8 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, str, list[str]]:
     p.add_argument("--run-id", help="this run (lookups skip it)")
     p.add_argument("--model-name", help="the served model's name")
     p.add_argument("--run-info-json", help="the run's run.json, as text: written to /tmp for the step's input")
+    p.add_argument("--object-store", action="store_true",
+                   help="/artifacts mirrors the store: pull the step's inputs before it, publish its outputs after")
     return p.parse_args(argv[:split]), argv[split], argv[split + 1:]
 
 
@@ -70,15 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["TF_CONFIG"] = json.dumps(config)
         log.info("TF_CONFIG: worker %d of %d", index, opts.workers)
     step = importlib.import_module(module)
-    if opts.pipeline_root:
-        where = lookups.Where(Path(opts.pipeline_root), Path(opts.serving_dir), opts.run_id, opts.model_name)
-        args += lookup_args(step.SPEC, where)
+    where = lookups.Where(Path(opts.pipeline_root), Path(opts.serving_dir), opts.run_id, opts.model_name) \
+        if opts.pipeline_root else None
     if opts.run_info_json:  # the runner's machine has run.json; the pod's volume is read-only here
         path = Path(tempfile.mkdtemp()) / filenames.RUN_INFO
         path.write_text(opts.run_info_json, encoding="utf-8")
         args += [console.flag(RUN_INFO.name), str(path)]
     os.environ[protocol.RECORD_LINE_ENV] = "1"  # the runner reads the step's record from this pod's log
-    return step.main(args)
+    found = (lambda: lookup_args(step.SPEC, where)) if where else list
+    if opts.object_store:
+        pulled = (where.pipeline_root / opts.run_id, where.serving_dir, opts.model_name) if where else None
+        return pod_store.run_step(step.SPEC, step.main, args, pulled, found)
+    return step.main(args + found())
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ labels, image and args. Host paths of the run are mapped to the artifacts volume
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import re
@@ -19,9 +18,9 @@ from components.core.errors import UsageError
 from components.core.interface import ComponentSpec
 from components.orchestration.paths import ARTIFACTS, MAX_WORKERS, PathMap
 from components.runners.kubernetes import tfjob
+from components.runners.kubernetes.templates import load_template
 
 ROOT = Path(__file__).resolve().parents[3]
-K8S_DIR = ROOT / "k8s"
 APP_DATA = PurePosixPath("/app/data")
 LABEL_RUN, LABEL_STEP, ANNOTATION_RUN_ID = release.LABEL_RUN, release.LABEL_STEP, release.ANNOTATION_RUN_ID
 WORKER_PORT = 2222
@@ -45,10 +44,18 @@ class Settings:
     tolerations: list | None = None           # None: the gpu overlay's
     cpu_request: str | None = None            # None: each template's; e.g. "250m" to fit a small node
     memory_request: str | None = None
+    on_store: bool = False                    # the run lives on the object store: k8s/overlays/objectstore
+
+    @property
+    def overlays(self) -> tuple[str, ...]:
+        """Whose Job patches apply, in order: on the store, the gpu overlay's train patch, then the store's."""
+        gpu = ("gpu",) if self.gpus_per_worker > 0 else ()
+        return (*gpu, "objectstore") if self.on_store else gpu or ("cpu",)
 
     @property
     def overlay(self) -> str:
-        return "gpu" if self.gpus_per_worker > 0 else "cpu"
+        """The overlay whose shared objects (namespace, ConfigMap, claim) the run uses."""
+        return self.overlays[-1]
 
     def check(self) -> None:
         if not 1 <= self.workers <= MAX_WORKERS:
@@ -99,6 +106,15 @@ def run_selector(run_id: str, step: str | None = None) -> str:
     return f"{selector},{LABEL_STEP}={step}" if step else selector
 
 
+def store_paths(scratch: Path, unmapped, data_dir: Path = ROOT / "data") -> PathMap:
+    """On the store, the pods' /artifacts mirrors it as the host's scratch does (s3://b/k: <scratch>/b/k there,
+    /artifacts/b/k in the pod); a local file outside both goes to `unmapped` (the runner uploads it)."""
+    paths = PathMap(unmapped, targets=(APP_DATA.parent,))
+    paths.mount(scratch, ARTIFACTS)
+    paths.mount(data_dir, APP_DATA)
+    return paths
+
+
 def cluster_paths(pipeline_root: Path, serving_dir: Path, data_dir: Path = ROOT / "data") -> PathMap:
     """Host paths of a run -> the paths its pods see: the volume at /artifacts, the data baked into images.
     Paths already under /artifacts or /app are in-cluster paths as they are; any other path is refused."""
@@ -113,46 +129,6 @@ def not_on_the_cluster(paths: PathMap, host: Path, flag: str):
     raise UsageError(f"{flag} {host} is not on the cluster: with --runner=kubernetes use the data baked into the "
                      f"images (the default) or copy the file onto the artifacts volume and pass its path there, "
                      f"e.g. {flag} /artifacts/data/{host.name}.")
-
-
-def strategic_merge(base, patch):
-    """kustomize's strategic merge for what our patches use: maps merge, lists of named items merge by
-    name (containers, env, volumes), any other list replaces."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        merged = dict(base)
-        for key, value in patch.items():
-            merged[key] = strategic_merge(base[key], value) if key in base else copy.deepcopy(value)
-        return merged
-    if isinstance(base, list) and isinstance(patch, list) and all(
-            isinstance(item, dict) and "name" in item for item in base + patch):
-        merged = [copy.deepcopy(item) for item in base]
-        for item in patch:
-            names = [m["name"] for m in merged]
-            if item["name"] in names:
-                merged[names.index(item["name"])] = strategic_merge(merged[names.index(item["name"])], item)
-            else:
-                merged.append(copy.deepcopy(item))
-        return merged
-    return copy.deepcopy(patch)
-
-
-def overlay_namespace(overlay: str, k8s_dir: Path = K8S_DIR) -> str:
-    """The namespace `kubectl apply -k k8s/overlays/<overlay>` installs into (the base's when it sets none)."""
-    kustomization = yaml.safe_load((k8s_dir / "overlays" / overlay / "kustomization.yaml").read_text())
-    return kustomization.get("namespace") or yaml.safe_load((k8s_dir / "base" / "namespace.yaml").read_text())[
-        "metadata"]["name"]
-
-
-def load_template(step: str, overlay: str, k8s_dir: Path = K8S_DIR) -> dict:
-    """The step's Job template with the overlay's Job patches (by target name) applied."""
-    template = yaml.safe_load((k8s_dir / "base" / "jobs" / f"{step}.yaml").read_text())
-    overlay_dir = k8s_dir / "overlays" / overlay
-    kustomization = yaml.safe_load((overlay_dir / "kustomization.yaml").read_text())
-    for patch in kustomization.get("patches", []):
-        target = patch.get("target", {})
-        if target.get("kind") == "Job" and target.get("name") == template["metadata"]["name"]:
-            template = strategic_merge(template, yaml.safe_load((overlay_dir / patch["path"]).read_text()))
-    return template
 
 
 def on_gpus(spec: ComponentSpec, settings: Settings) -> bool:
@@ -188,7 +164,8 @@ def _fill_pod(pod_spec: dict, spec: ComponentSpec, settings: Settings, args: lis
     container = _main_container(pod_spec)
     container["image"] = image(settings, spec)
     container["args"] = args
-    writable_mounts(container, writable)
+    if not settings.on_store:  # on the store /artifacts is the pod's own scratch, writable whole
+        writable_mounts(container, writable)
     _set_requests(container["resources"], settings.requests)
     if on_gpus(spec, settings):
         for kind in ("requests", "limits"):
@@ -215,7 +192,7 @@ def _set_requests(resources: dict, requests: dict[str, str]) -> None:
 
 def render_job(spec: ComponentSpec, args: list[str], settings: Settings, run_id: str,
                writable: list[str]) -> dict:
-    job = load_template(spec.name, settings.overlay)
+    job = load_template(spec.name, settings.overlays)
     name = job_name(run_id, spec.name)
     job["metadata"] = {"name": name, "namespace": settings.namespace, "labels": labels(run_id, spec.name),
                        "annotations": {ANNOTATION_RUN_ID: run_id}}

@@ -24,10 +24,12 @@ from components.core.errors import InfraError, UsageError
 from components.core.interface import RUN_INFO, ComponentSpec, Lookup
 from components.orchestration import arguments, signals, state
 from components.orchestration.paths import ARTIFACTS
-from components.runners.kubernetes import render, watch
+from components.runners.kubernetes import render, store, watch
 from components.runners.kubernetes.client import PVC, api_client, preflight
 from components.runners.kubernetes.failures import api_error, failure_record, unreachable
 from components.runners.kubernetes.render import Settings
+from components.runners.kubernetes.templates import overlay_namespace
+from components.storage import objectstore
 
 log = logging.getLogger("pipeline.k8s")
 TENSORBOARD = "bankpipe-tensorboard"
@@ -112,8 +114,9 @@ def _tolerations(values: list[str] | None) -> list | None:
 
 
 def options_from(args: argparse.Namespace) -> KubernetesOptions:
-    overlay = "gpu" if args.gpus_per_worker > 0 else "cpu"
-    settings = Settings(namespace=args.namespace or render.overlay_namespace(overlay),
+    on_store = objectstore.is_uri(args.pipeline_root)
+    overlay = Settings(gpus_per_worker=args.gpus_per_worker, on_store=on_store).overlay
+    settings = Settings(namespace=args.namespace or overlay_namespace(overlay), on_store=on_store,
                         image_registry=args.image_registry,
                         image_tag=args.image_tag or release.version(), gpus_per_worker=args.gpus_per_worker,
                         workers=args.workers, trainer=args.trainer, backoff_limit=args.backoff_limit,
@@ -126,15 +129,17 @@ def options_from(args: argparse.Namespace) -> KubernetesOptions:
 
 
 def step_args(spec: ComponentSpec, config: Any, cluster_inputs: dict, cluster_outputs: dict,
-              run: state.Run, settings: Settings) -> list[str]:
+              run: state.Run, settings: Settings, paths) -> list[str]:
     """The pod's container args: kubernetes.entry, its options, the step's module and CLI args (cluster paths).
 
     Lookup inputs (the deployed model, the previous statistics) are found by the pod on the artifacts
-    volume: the host's serving dir and runs dir are not what the cluster has.
+    volume (or, on the store, in what its launcher pulled): the host's folders are not what the cluster has.
     """
     entry = render.worker_entry_args(spec, run.run_id, settings)
-    entry += ["--pipeline-root", str(ARTIFACTS / "runs"), "--serving-dir", str(ARTIFACTS / "serving"),
+    entry += ["--pipeline-root", paths.to_target(run.run_dir.parent, "--pipeline-root"),
+              "--serving-dir", paths.to_target(run.where.serving_dir, "--serving-dir"),
               "--run-id", run.run_id, "--model-name", run.where.model_name]
+    entry += ["--object-store"] if settings.on_store else []
     info = run.params.get(RUN_INFO.name)
     if any(i.source == RUN_INFO for i in spec.inputs) and info and Path(info).is_file():
         entry += ["--run-info-json", Path(info).read_text(encoding="utf-8")]
@@ -149,6 +154,10 @@ def writable(cluster_outputs: dict, model_name: str) -> list[str]:
 
 
 def tensorboard_hint(options: KubernetesOptions, run: state.Run) -> str:
+    if options.settings.on_store:
+        logs = run.shown(str(run.output_dir("train") / "logs"))
+        return (f"TensorBoard of this run: its event files are published to {logs} when train ends, and copied "
+                f"to ./runs/{run.run_id}/train/logs")
     context = f" --context {options.context}" if options.context else ""
     return (f"TensorBoard of this run: kubectl{context} -n {options.settings.namespace} port-forward svc/{TENSORBOARD} "
             f"6006:6006, then open http://localhost:6006/?runFilter={run.run_id} (its logs: "
@@ -160,7 +169,16 @@ class Executor:
 
     def __init__(self, run: state.Run, options: KubernetesOptions, cluster: watch.Cluster | None = None):
         self.run, self.options, self.settings, self.cluster = run, options, options.settings, cluster
-        self.paths = render.cluster_paths(run.run_dir.parent, run.where.serving_dir.resolve())
+        if self.settings.on_store:
+            uploads = store.Uploads(run.mirror, run.run_dir.parent, options.dry_run)
+            self.paths = render.store_paths(run.mirror.scratch, uploads)
+        else:
+            self.paths = render.cluster_paths(run.run_dir.parent, run.where.serving_dir.resolve())
+
+    @property
+    def stages_outputs(self) -> bool:
+        """On the store the pods publish their own outputs; the host only fetches what it reports."""
+        return self.settings.on_store
 
     def objects(self, spec: ComponentSpec, config: Any, inputs: dict, outputs: dict) -> list[dict]:
         # Lookups are found by the pod on the volume; the run's info (run.json, on this machine) travels as an
@@ -169,7 +187,7 @@ class Executor:
         cluster_inputs = {name: self.paths.to_target(path, console.flag(name))
                           for name, path in inputs.items() if name not in looked_up}
         cluster_outputs = {name: self.paths.to_target(path, console.flag(name)) for name, path in outputs.items()}
-        args = step_args(spec, config, cluster_inputs, cluster_outputs, self.run, self.settings)
+        args = step_args(spec, config, cluster_inputs, cluster_outputs, self.run, self.settings, self.paths)
         return render.render_step(spec, args, self.settings, self.run.run_id,
                                   writable(cluster_outputs, self.run.where.model_name))
 
@@ -207,8 +225,8 @@ class Executor:
             return dataclasses.replace(record, error=self.paths.to_host(record.error))
         if outcome.record is None:  # the step's outputs are on the volume, but the run cannot go on blind
             raise InfraError(f"{spec.name}: Job {self.settings.namespace}/{name} succeeded but its log has no "
-                             f"record line (was the log rotated away?). Its outputs are on the {PVC} volume "
-                             f"under {ARTIFACTS}/runs/{self.run.run_id}/{spec.name}; re-run the pipeline.")
+                             f"record line (was the log rotated away?): re-run the pipeline with the same "
+                             f"--run-id (its finished steps are kept).")
         return dataclasses.replace(outcome.record, result=self.paths.to_host(outcome.record.result))
 
     def cancel(self) -> None:
@@ -218,13 +236,16 @@ class Executor:
 
 
 def executor(options: KubernetesOptions, run: state.Run) -> Executor:
-    if run.mirror is not None:  # the pods would write to the volume, and the store would never see it
-        raise UsageError("--runner=kubernetes does not take s3:// paths yet (docs/objectstore.md): pass paths on "
-                         "the artifacts volume, or run on the store with --runner=local (--containers, --workers).")
+    on_store = run.mirror is not None and run.mirror.holds(run.run_dir) and run.mirror.holds(run.where.serving_dir)
+    if run.mirror is not None and not on_store:  # pods see the volume or the store, never both
+        raise UsageError("--runner=kubernetes takes --pipeline-root and --serving-dir both on the object store "
+                         "(s3://...) or both on the artifacts volume: pass the other one likewise.")
     if options.dry_run:
         return Executor(run, options)
     cluster = watch.Cluster(api_client(options), options.settings.namespace, options.poll_seconds,
                             options.pending_timeout)
-    preflight(cluster)
+    preflight(cluster, options.settings.overlay)
+    if on_store:
+        store.apply_secret(cluster, store.credentials())
     log.info("%s", tensorboard_hint(options, run))
     return Executor(run, options, cluster)

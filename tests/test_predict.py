@@ -44,7 +44,12 @@ def test_scores_the_bank_csv_like_the_serving_signature(serving, tmp_path):
     np.testing.assert_allclose(scores["positive_probability"], signature_outputs(serving / "2", frame), atol=1e-6)
     assert set(scores["predicted_deposit"]) == {"yes", "no"}
     threshold = storage.read_json(serving / "2" / filenames.MODEL_COLUMNS)["decision"]["threshold"]
-    assert ((scores["positive_probability"] >= threshold) == (scores["predicted_deposit"] == "yes")).all()
+    # The threshold is one validation row's score, and those rows are in bank.csv: a row at the threshold
+    # itself is decided on the unrounded float32, which the CSV's decimal text may put on either side.
+    decided = ~np.isclose(scores["positive_probability"], threshold, rtol=0, atol=1e-6)
+    assert decided.sum() > 11000
+    agree = (scores["positive_probability"] >= threshold) == (scores["predicted_deposit"] == "yes")
+    assert agree[decided].all()
 
 
 def test_newest_version_by_default_and_label_optional(serving, tmp_path):

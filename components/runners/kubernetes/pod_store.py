@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 from components.core import console, protocol
 from components.core.errors import PipelineError
-from components.core.interface import OUTPUT, ComponentSpec
+from components.core.interface import OUTPUT, ComponentSpec, Lookup
 from components.orchestration import staging
 from components.orchestration.paths import ARTIFACTS
 from components.storage.mirror import Mirror
@@ -47,8 +47,8 @@ def is_chief() -> bool:
 
 def prepare(mirror: Mirror, spec: ComponentSpec, args: Sequence[str], lookups_from: tuple | None) -> dict:
     """Pull what the step reads into /artifacts; its outputs (paths), to publish them afterwards."""
-    if lookups_from is not None:
-        staging.prepare(mirror, *lookups_from)
+    if lookups_from is not None and (spec.outputs or any(isinstance(i.source, Lookup) for i in spec.inputs)):
+        staging.prepare(mirror, *lookups_from)  # what lookups search, and a registry's version numbers
     inputs = flag_values(args, [i.name for i in spec.inputs])
     for path in inputs.values():
         pull_input(mirror, path)

@@ -18,7 +18,7 @@ from components.runners.kubernetes import pod_store, render, store, templates
 from components.steps import split as split_step
 from components.storage.mirror import Mirror
 from components.storage.objectstore import Store, Uri
-from tests.helpers import BANK_CSV, run_pipeline
+from tests.helpers import BANK_CSV, BANK_SCHEMA, run_pipeline
 from tests.runners.kubernetes.test_kubernetes_manifests import kustomize, validate_files
 
 
@@ -93,7 +93,7 @@ def test_a_local_file_is_uploaded_once_by_its_content(tmp_path, bucket, caplog):
         first = paths.to_target(clients, "--data")
         second = paths.to_target(clients, "--data")
     assert first == second == f"/artifacts/{bucket}/runs/.inputs/{file_sha256(clients)[:16]}/clients.csv"
-    assert ["uploaded" in m for m in caplog.messages] == [True, False]
+    assert [": uploaded to" in m for m in caplog.messages] == [True, False]
     assert "already on the store" in caplog.messages[1]
     listing = Store().listing(Uri(bucket, "runs/.inputs"))
     assert len(listing) == 1 and next(iter(listing.values()))[0] == clients.stat().st_size
@@ -120,17 +120,19 @@ def test_the_pod_launcher_pulls_the_inputs_and_publishes_the_output(tmp_path, bu
     monkeypatch.setenv(protocol.RECORD_LINE_ENV, "1")
     s3 = Store()
     s3.upload_file(BANK_CSV, Uri(bucket, "data/bank.csv"))
+    s3.upload_file(BANK_SCHEMA, Uri(bucket, "runs/r1/validate/schema.pbtxt"))
     scratch = tmp_path / "artifacts"
     data, output = scratch / bucket / "data" / "bank.csv", scratch / bucket / "runs" / "r1" / "split"
+    schema = scratch / bucket / "runs" / "r1" / "validate" / "schema.pbtxt"
     seen = {}
 
     def step_main(args):
-        seen["data"] = data.is_file() and file_sha256(data) == file_sha256(BANK_CSV)
+        seen["inputs"] = [file_sha256(p) for p in (data, schema)] == [file_sha256(BANK_CSV), file_sha256(BANK_SCHEMA)]
         return split_step.main(args)
 
-    args = ["--data", str(data), "--output", str(output)]
+    args = ["--data", str(data), "--schema", str(schema), "--output", str(output)]
     code = pod_store.run_step(split_step.SPEC, step_main, args, None, list, scratch)
-    assert code == 0 and seen["data"]
+    assert code == 0 and seen["inputs"]
     published = s3.listing(Uri(bucket, "runs/r1/split"))
     assert filenames.SPLIT_SUMMARY in published and all(not k.startswith(".uploading") for k in published)
     assert protocol.parse_record_line(capsys.readouterr().out.strip().splitlines()[-1]).exit_code == 0
@@ -147,3 +149,10 @@ def test_refused_credentials_in_the_pod_are_one_record_and_exit_2(tmp_path, buck
     assert code == record.exit_code == 2 and not ran
     assert "refused the credentials" in record.error and "not-the-secret" not in record.error
     assert json.dumps(record.error).count("\\n") == 0
+
+
+def test_the_runners_role_may_write_the_secret_and_read_the_overlays_config_map():
+    role = next(o for o in kustomize("objectstore") if o["kind"] == "Role")
+    granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert {("secrets", "create"), ("secrets", "update"), ("configmaps", "get")} <= granted
+    assert ("secrets", "get") not in granted and ("secrets", "list") not in granted  # it never reads one back

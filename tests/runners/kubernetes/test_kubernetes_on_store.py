@@ -2,7 +2,8 @@
 holds a CSV only this machine has (k8s/overlays/objectstore: no PersistentVolumeClaim, each pod's launcher
 pulls and publishes, the Secret made from this machine's credentials). One worker, then the same run again
 (split and train reused from the store), then two workers; the registry and predict read what the pods
-published. Under CI these must run: .ci/run starts the cluster and the store."""
+published (the two-worker run with --no-cache: every step runs again). Under CI these must run: .ci/run
+starts the cluster and the store."""
 from __future__ import annotations
 
 import json
@@ -47,7 +48,7 @@ def laptop(cluster, server_settings, tmp_path_factory):  # noqa: F811  (fixtures
         for name, value in server_settings.items():
             patch.setenv(name, value)
         patch.chdir(here)
-        for name, extra in (("one", ()), ("again", ()), ("two-workers", ("--workers", "2"))):
+        for name, extra in (("one", ()), ("again", ()), ("two-workers", ("--workers", "2", "--no-cache"))):
             done[name] = run_pipeline(*flags(bucket, runs[name], model, *extra))
         yield {"bucket": bucket, "model": model, "here": here, "runs": runs, "codes": done, "patch": patch}
         Store().delete_tree(Uri(bucket))

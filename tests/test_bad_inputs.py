@@ -170,6 +170,8 @@ def test_damaged_split_files_exit_3(tmp_path, capsys, good_split, fmt, damage, m
     (["--run-id", "../escape"], "--run-id '../escape' is not a valid run name"),
     (["--run-id", "/etc/passwd"], "is not a valid run name"),
     (["--set", "push.model_name=../../etc"], "model_name='../../etc' is out of range"),
+    (["--workers", "2", "--set", "train.family=wide_deep", "--set", "train.teacher=lightgbm"],
+     "train.teacher=lightgbm does not combine with --workers 2"),
 ])
 def test_bad_config_exits_2_before_anything_runs(tmp_path, capsys, flags, message):
     code, manifest, err = pipeline_fails(tmp_path, capsys, *flags)

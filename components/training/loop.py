@@ -40,10 +40,7 @@ def _fit_data(config: TrainConfig, split_dir: Path, spec: FeatureSet, preprocess
     in_memory = train_raw is not None
     steps = math.ceil(counts["train"]["rows"] / global_batch)
     if config.distill.teacher and not in_memory:
-        raise UsageError(f"train.teacher={config.distill.teacher} scores every training row out of fold, so it "
-                         f"needs the training split in memory: raise train.cache_rows above "
-                         f"{counts['train']['rows']} (now {config.execution.cache_rows}) on a single worker, or set "
-                         f"train.teacher=''.")
+        raise _teacher_error(config, counts["train"]["rows"])
     if in_memory:
         features, labels = train_raw
         if config.distill.teacher:  # training time only: the targets change, the exported model does not
@@ -52,9 +49,22 @@ def _fit_data(config: TrainConfig, split_dir: Path, spec: FeatureSet, preprocess
         return FitData(shuffled_batches(preprocessor(features), labels, global_batch, config.fit.seed), None, steps,
                        None,
                        Path(split_dir), in_memory_split(split_dir, "validation", spec, preprocessor))
-    return FitData(streamed_batches(split_dir, "train", spec, preprocessor, global_batch, config.fit.seed),
+    return FitData(streamed_batches(split_dir, "train", spec, preprocessor, global_batch, config.fit.seed,
+                                    full_batches=True),
                    streamed_batches(split_dir, "validation", spec, preprocessor, global_batch, None), steps,
                    math.ceil(counts["validation"]["rows"] / global_batch), Path(split_dir))
+
+
+def _teacher_error(config: TrainConfig, rows: int) -> UsageError:
+    """The teacher needs the training split in memory: one above cache_rows is streamed, and so is any
+    multi-worker input (each worker reads only its own shards), whatever cache_rows says."""
+    needs = f"train.teacher={config.distill.teacher} scores every training row out of fold, so it needs the " \
+            f"training split in memory"
+    if rows <= config.execution.cache_rows:
+        return UsageError(f"{needs}, and multi-worker input is streamed (each worker reads its own shards): train "
+                          f"on one worker, or set train.teacher=''.")
+    return UsageError(f"{needs}: raise train.cache_rows above {rows} (now {config.execution.cache_rows}) on a single "
+                      f"worker, or set train.teacher=''.")
 
 
 def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chief: bool = True,
@@ -157,12 +167,17 @@ def shuffled_batches(features, labels, batch_size: int, shuffle_seed: int):
 
 
 def streamed_batches(split_dir: Path, split: str, spec: FeatureSet, preprocessor: Preprocessor, batch_size: int,
-                     shuffle_seed: int | None):
+                     shuffle_seed: int | None, full_batches: bool = False):
+    """Preprocessed batches of a split read from its files, repeated. With `full_batches` (training), a pass's
+    last rows continue into the next pass's batch instead of ending it as a smaller one: every worker's batch
+    then has the same size at every step. Each worker reads only its own shards, whose row counts differ, and
+    the wide_deep embeddings' sparse gradients are all-gathered across workers, which fails inside a multi-step
+    execution (steps_per_execution) when the workers' batches differ in size."""
     import tensorflow as tf
 
-    raw = datasets.raw_batches(split_dir, split, spec, batch_size, shuffle_seed)
-    return raw.map(lambda f, y: (preprocessor(f), y), num_parallel_calls=tf.data.AUTOTUNE) \
-              .repeat().prefetch(tf.data.AUTOTUNE)
+    raw = datasets.raw_batches(split_dir, split, spec, batch_size, shuffle_seed).repeat()
+    raw = raw.rebatch(batch_size, drop_remainder=True) if full_batches else raw
+    return raw.map(lambda f, y: (preprocessor(f), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def check_progress(history: dict, positive_fraction: float, config: TrainConfig) -> None:

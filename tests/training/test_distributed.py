@@ -15,7 +15,7 @@ from components.core.errors import UsageError
 from components.runners.workers import run_workers
 from components.steps import evaluate, split, train
 from components.training import strategy
-from tests.helpers import BANK_CSV, BANK_SCHEMA, ROOT
+from tests.helpers import BANK_CSV, BANK_SCHEMA, ROOT, sample_bank
 
 
 @pytest.mark.parametrize("requested, gpus, cpus, tf_config, expected", [
@@ -190,3 +190,31 @@ def test_losing_a_worker_is_retryable_and_both_workers_resume_from_the_checkpoin
     assert re.search(r"resuming train from epoch \d+", errors[0])
     assert [e["epoch"] for e in storage.read_json(out / filenames.HISTORY)] == list(range(1, done + 2))
     assert (out / filenames.MODEL / "saved_model.pb").is_file()
+
+
+def test_wide_deep_trains_on_two_workers_whose_shards_end_in_partial_batches_of_different_sizes(tmp_path,
+                                                                                                 bank_frame):
+    """Embeddings have sparse gradients, which workers all-gather: inside a multi-step execution that fails
+    when the workers' batches differ in size. 3 shards on 2 workers give one worker twice the rows of the
+    other, so their last batches of a pass differ (and fall at different steps) unless every batch is full."""
+    csv = tmp_path / "bank.csv"
+    sample_bank(bank_frame, 1000).to_csv(csv, index=False)
+    split_dir = tmp_path / "split"
+    split.run(SplitConfig(format="tfrecord", shards=3), {"data": csv, "schema": BANK_SCHEMA}, {"output": split_dir})
+    config = TrainConfig.of(family="wide_deep", epochs=3, patience=3, batch_size=50, learning_rate=0.01,
+                            deep_units="16,8", histogram_freq=0)
+    result = run_workers("components.steps.train", config, {"split": split_dir}, {"output": tmp_path / "train"},
+                         workers=2).unwrap()
+    assert result["strategy"] == "multi_worker" and result["replicas"] == 2
+    assert [e["epoch"] for e in storage.read_json(tmp_path / "train" / filenames.HISTORY)] == [1, 2, 3]
+    assert accuracy_of(tmp_path / "train" / filenames.MODEL, split_dir) > 0.7
+
+
+@pytest.mark.parametrize("cache_rows, fix", [(100_000, "train on one worker"),
+                                             (500, r"raise train.cache_rows above 800 \(now 500\)")])
+def test_a_streamed_split_refuses_the_teacher_with_the_fix_that_applies(cache_rows, fix):
+    """Multi-worker input is streamed whatever cache_rows is: raising it is not the fix there."""
+    from components.training import loop
+
+    config = TrainConfig.of(family="wide_deep", teacher="lightgbm", cache_rows=cache_rows)
+    assert re.search(f"train.teacher=lightgbm .* in memory.*{fix}", str(loop._teacher_error(config, 800)))

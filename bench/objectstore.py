@@ -60,9 +60,9 @@ def main() -> None:
     uploaded = {step: (mb, seconds) for step, mb, seconds in re.findall(pattern, log)}
     total = re.search(r"object store: ([\d.]+) MB uploaded, ([\d.]+) MB downloaded", log)
     rows = [{"step": s, "disk_s": disk[s]["seconds"], "store_s": store[s]["seconds"],
-             "upload": uploaded.get(s, ("in the pod", "-"))} for s in STEPS]
-    print(f"runner={args.runner}\n| step | volume or disk | object store: step | its upload by this machine |\n"
-          f"|---|---|---|---|")
+             "upload": uploaded.get(s, ("0", "-"))} for s in STEPS]
+    print(f"runner={args.runner}\n| step | volume or disk | object store: step | its upload (kubernetes: the pod's) |"
+          f"\n|---|---|---|---|")
     for r in rows:
         mb, seconds = r["upload"]
         print(f"| {r['step']} | {r['disk_s']:.1f} s | {r['store_s']:.1f} s | "

@@ -156,3 +156,11 @@ def test_the_runners_role_may_write_the_secret_and_read_the_overlays_config_map(
     granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
     assert {("secrets", "create"), ("secrets", "update"), ("configmaps", "get")} <= granted
     assert ("secrets", "get") not in granted and ("secrets", "list") not in granted  # it never reads one back
+
+
+def test_the_volume_and_the_store_do_not_mix_in_one_run(tmp_path, capsys):
+    code = run_pipeline("--runner=kubernetes", "--dry-run", "--manifests-dir", str(tmp_path / "m"), "--run-id", "R",
+                        "--pipeline-root", "s3://somewhere/runs", "--serving-dir", str(tmp_path / "serving"))
+    assert code == 2
+    assert "both on the object store (s3://...) or both on the artifacts volume" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -149,8 +149,9 @@ def test_concurrent_pushes_never_share_a_version(trained_small, tmp_path):
 def test_gate_run_against_the_serving_dir_pushes_only_complete_copies(trained_small, tmp_path):
     root, _, _ = trained_small
     storage.write_json(tmp_path / "evaluate" / filenames.METRICS, {
-        "candidate": {"accuracy": 0.9, "auc": 0.95, "confusion_matrix": [[90, 10], [10, 90]]}, "baseline": None,
-        "deployed_version": None, "majority_rate": 0.5})
+        "candidate": {"accuracy": 0.9, "auc": 0.95, "pr_auc": 0.94, "balanced_accuracy": 0.9,
+                      "confusion_matrix": [[90, 10], [10, 90]]}, "baseline": None,
+        "deployed_version": None, "majority_rate": 0.5, "positive_rate": 0.5})
     result = push.run(PushConfig(), {"model": root / "train" / filenames.MODEL, "metrics": tmp_path / "evaluate"},
                       {"output": tmp_path / "push", "serving_dir": tmp_path / "serving"})
     pushed = set(os.listdir(result["pushed_to"]))

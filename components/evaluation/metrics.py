@@ -7,7 +7,8 @@ import pandas as pd
 EPSILON = 1e-7
 
 # The test metrics every report shows, in this order (log lines, TensorBoard, the summary, a version's lineage).
-TEST_METRICS = ("accuracy", "auc", "precision", "recall", "f1", "loss")
+# balanced accuracy and PR AUC: on 11% positives, accuracy at a threshold says little (docs/registry.md).
+TEST_METRICS = ("accuracy", "auc", "pr_auc", "balanced_accuracy", "precision", "recall", "f1", "loss")
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -37,8 +38,23 @@ def precision_recall_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.n
     return recall, precision
 
 
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """PR AUC as average precision: the precision at each distinct score, weighted by the recall it adds (tied
+    scores are one threshold, as in scikit-learn). A random ranking scores the positive share; a perfect one 1."""
+    scores = np.asarray(scores)
+    order = np.argsort(-scores, kind="stable")
+    hits, ranked = np.asarray(labels)[order] == 1, scores[order]
+    if not hits.any():
+        return float("nan")
+    last = np.r_[ranked[1:] != ranked[:-1], True]  # a threshold takes every row with its score
+    true_pos = np.cumsum(hits)[last]
+    precision = true_pos / np.arange(1, len(hits) + 1)[last]
+    return float(np.sum(np.diff(np.r_[0.0, true_pos / true_pos[-1]]) * precision))
+
+
 def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict:
-    """Loss (cross-entropy), accuracy, ROC AUC, precision, recall, F1 and the confusion matrix."""
+    """Loss (cross-entropy), accuracy, balanced accuracy, ROC AUC, PR AUC, precision, recall, F1 and the
+    confusion matrix."""
     labels = np.asarray(labels).astype(np.int64)
     positive = np.clip(np.asarray(probabilities, dtype=np.float64), EPSILON, 1 - EPSILON)
     predicted = (positive >= threshold).astype(np.int64)
@@ -50,7 +66,9 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: flo
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     loss = -np.mean(labels * np.log(positive) + (1 - labels) * np.log(1 - positive))
+    specificity = tn / (tn + fp) if tn + fp else 0.0
     return {"loss": float(loss), "accuracy": (tp + tn) / len(labels), "auc": roc_auc(labels, positive),
+            "pr_auc": average_precision(labels, positive), "balanced_accuracy": (recall + specificity) / 2,
             "precision": precision, "recall": recall, "f1": f1, "examples": int(len(labels)),
             "confusion_matrix": [[tn, fp], [fn, tp]], "threshold": float(threshold),
             "brier": float(np.mean((positive - labels) ** 2))}

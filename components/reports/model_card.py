@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 
 from components.core.interface import DATA
+from components.evaluation.metrics import TEST_METRICS
 from components.reports.charts import esc, number
 
 # The hyperparameters a reader asks about first; the full config is in the lineage.
@@ -42,8 +43,7 @@ def facts(lineage: dict, metrics: dict, split: dict | None, columns: dict, inten
         "positive_fraction": {name: part["positive_fraction"] for name, part in splits.items()},
         "label": columns.get("label"), "columns": list(columns.get("columns") or columns.get("inputs") or []),
         "hyperparameters": {key: train[key] for key in KEY_HPARAMS if key in train},
-        "test_metrics": {key: candidate[key] for key in ("accuracy", "auc", "f1", "precision", "recall")
-                    if key in candidate},
+        "test_metrics": {key: candidate[key] for key in TEST_METRICS if key in candidate and key != "loss"},
         "intervals": candidate.get("intervals") or {}, "test_rows": metrics.get("test_rows"),
         "threshold": candidate.get("threshold"), "rule": (candidate.get("decision") or {}).get("rule"),
         "calibration": {key: (metrics.get("calibration") or {}).get(key) for key in ("brier", "ece")},

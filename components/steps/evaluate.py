@@ -118,6 +118,7 @@ def run(config: EvaluateConfig, inputs: dict, outputs: dict) -> dict:
                "calibration": own_calibration, "plotted_rows": len(next(iter(curves.values()))[0]),
                "baseline": (comparison or {}).get("baseline"), "comparison": comparison,
                "majority_rate": round(float(max(labels.mean(), 1 - labels.mean())), 6),
+               "positive_rate": round(float(labels.mean()), 6),
                "deployed_version": str(baseline_dir) if baseline_dir else None, "test_rows": int(len(labels))}
     storage.write_json(out / filenames.METRICS, summary)
     return summary

@@ -57,22 +57,18 @@ class Check:
         return self.margin > 0 if self.strict else self.margin >= 0
 
 
-def balanced_accuracy(metrics: dict) -> float:
-    """Mean of the recall of each class: 0.5 for a model that always answers the same class."""
-    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
-    return ((tp / (tp + fn) if tp + fn else 0.0) + (tn / (tn + fp) if tn + fp else 0.0)) / 2
-
-
 def decide(metrics: dict, config: PushConfig, best: dict | None = None) -> list[Check]:
-    """Absolute thresholds; better than always answering the majority class; against the deployed model on
+    """Absolute thresholds; a ranking better than chance (PR AUC above the positive share, which a random
+    ranking scores; accuracy against the majority share would refuse a good model whose threshold trades
+    accuracy for recall on rare positives); against the deployed model on
     test rows it never trained on, not worse by more than `baseline_tolerance` as far as the data can tell;
     and not worse than the best version ever blessed (`best`: its lineage), so quality cannot slide a
     little at a time."""
     candidate = metrics["candidate"]
     checks = [Check("accuracy", candidate["accuracy"], config.min_accuracy),
               Check("auc", candidate["auc"], config.min_auc),
-              Check("balanced accuracy", balanced_accuracy(candidate), config.min_balanced_accuracy),
-              Check("accuracy vs majority", candidate["accuracy"], metrics.get("majority_rate", 0.0), strict=True)]
+              Check("balanced accuracy", candidate["balanced_accuracy"], config.min_balanced_accuracy),
+              Check("PR AUC vs positive share", candidate["pr_auc"], metrics["positive_rate"], strict=True)]
     if metrics.get("baseline"):
         checks += [vs_deployed(metrics, name, config.baseline_tolerance) for name in ("accuracy", "auc")]
     if best and (best.get("test_metrics") or {}).get("auc") is not None:
@@ -128,16 +124,16 @@ def gate_text(checks: list[Check], blessed: bool, metrics: dict) -> str:
 def read_metrics(path: Path) -> dict:
     """metrics.json with the numbers the gate needs; a missing or non-numeric one names the key and the fix."""
     metrics = storage.read_json(path)
-    wanted = [("candidate", "accuracy"), ("candidate", "auc")]
+    wanted = ["positive_rate", *(f"candidate.{key}" for key in ("accuracy", "auc", "pr_auc", "balanced_accuracy"))]
     if isinstance(metrics, dict) and metrics.get("baseline"):
-        wanted += [(section, key) for section in ("baseline", "comparison.candidate") for key in ("accuracy", "auc")]
-    for section, key in wanted:
+        wanted += [f"{part}.{key}" for part in ("baseline", "comparison.candidate") for key in ("accuracy", "auc")]
+    for where in wanted:
         node = metrics
-        for part in (*section.split("."), key):
+        for part in where.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         if not isinstance(node, (int, float)) or isinstance(node, bool):
-            raise DataError(f"{path} has no number at {section}.{key} (found {node!r}): it was not written by "
-                            f"evaluate; re-run evaluate.")
+            raise DataError(f"{path} has no number at {where} (found {node!r}): it was not written by evaluate "
+                            f"(or by an older version of it); re-run evaluate.")
     if not isinstance(metrics["candidate"].get("confusion_matrix"), list):
         raise DataError(f"{path} has no candidate.confusion_matrix: it was not written by evaluate; re-run evaluate.")
     return metrics

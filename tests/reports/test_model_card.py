@@ -47,7 +47,8 @@ def test_every_pushed_version_has_a_model_card(pushed):
                      "rows: train 1600, validation 200, test 200", "positive share: train 50.0%",
                      "family: mlp", "hidden_units: 30",
                      f"auc: {metrics['auc']:.4f} (95% interval [", f"threshold {number(metrics['threshold'])}",
-                     "Brier score", "accuracy vs majority", "16 columns: age, balance"):
+                     "Brier score", "PR AUC vs positive share", "pr_auc: ", "balanced_accuracy: ",
+                     "16 columns: age, balance"):
         assert expected in text, expected
     page = (version / filenames.MODEL_CARD_HTML).read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == len(filenames.PLOTS)

@@ -24,6 +24,8 @@ def test_metrics_agree_with_scikit_learn():
     assert ours["f1"] == pytest.approx(sk.f1_score(labels, predicted))
     assert ours["loss"] == pytest.approx(sk.log_loss(labels, np.clip(scores, 1e-7, 1 - 1e-7)))
     assert ours["confusion_matrix"] == sk.confusion_matrix(labels, predicted).tolist()
+    assert ours["pr_auc"] == pytest.approx(sk.average_precision_score(labels, scores))
+    assert ours["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(labels, predicted))
     assert np.isnan(roc_auc(np.ones(3), np.ones(3)))
 
 

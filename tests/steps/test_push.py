@@ -12,11 +12,13 @@ from components.steps import push
 from tests.helpers import BANK_SCHEMA, run_pipeline
 
 # Test metrics as evaluate writes them: 1,116 rows, 52.6% negatives.
-GOOD = {"accuracy": 0.86, "auc": 0.92, "confusion_matrix": [[510, 78], [78, 450]]}
+GOOD = {"accuracy": 0.86, "auc": 0.92, "pr_auc": 0.90, "balanced_accuracy": 0.8597,
+        "confusion_matrix": [[510, 78], [78, 450]]}
 
 
-def metrics_file(candidate, baseline=None, comparison=None, majority=0.526) -> dict:
-    return {"candidate": candidate, "baseline": baseline, "majority_rate": majority, "deployed_version": None,
+def metrics_file(candidate, baseline=None, comparison=None, positives=0.474) -> dict:
+    return {"candidate": candidate, "baseline": baseline, "positive_rate": positives,
+            "majority_rate": max(positives, 1 - positives), "deployed_version": None,
             "comparison": {"rows": 1116, "note": "", "candidate": comparison or candidate} if baseline else None}
 
 
@@ -72,9 +74,21 @@ def test_the_best_version_is_found_among_all_blessed_ones(tmp_path):
 
 def test_a_model_that_never_predicts_the_rare_class_is_refused():
     """1% positives: always 'no' scores accuracy 0.99 with precision and recall 0."""
-    always_no = {"accuracy": 0.99, "auc": 0.90, "confusion_matrix": [[990, 0], [10, 0]]}
-    checks = push.decide(metrics_file(always_no, majority=0.99), PushConfig())
-    assert sorted(c.name for c in checks if not c.passed) == ["accuracy vs majority", "balanced accuracy"]
+    always_no = {"accuracy": 0.99, "auc": 0.90, "pr_auc": 0.05, "balanced_accuracy": 0.5,
+                 "confusion_matrix": [[990, 0], [10, 0]]}
+    checks = push.decide(metrics_file(always_no, positives=0.01), PushConfig())
+    assert sorted(c.name for c in checks if not c.passed) == ["balanced accuracy"]
+
+
+def test_a_ranking_no_better_than_chance_is_refused_and_a_good_one_on_rare_positives_passes():
+    """11% positives: a max-F1 threshold gives up accuracy for recall (0.86 < the majority's 0.89), which is a
+    good model's trade; a PR AUC at the positive share is what a random ranking scores."""
+    rare = {"accuracy": 0.86, "auc": 0.93, "pr_auc": 0.61, "balanced_accuracy": 0.82,
+            "confusion_matrix": [[3500, 500], [130, 370]]}
+    assert all(c.passed for c in push.decide(metrics_file(rare, positives=0.11), PushConfig()))
+    chance = dict(rare, pr_auc=0.11)
+    failed = [c.name for c in push.decide(metrics_file(chance, positives=0.11), PushConfig()) if not c.passed]
+    assert failed == ["PR AUC vs positive share"]
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from tests.helpers import run_pipeline
 from tests.runners.kubernetes.fake_kube_api import Attempt, StandInKubeApiServer, ok
 
-METRICS = {"accuracy": 0.85, "auc": 0.92, "precision": 0.83, "recall": 0.86, "f1": 0.84, "loss": 0.36}
+METRICS = {"accuracy": 0.85, "auc": 0.92, "pr_auc": 0.9, "balanced_accuracy": 0.85, "precision": 0.83, "recall": 0.86,
+           "f1": 0.84, "loss": 0.36}
 GOOD = {"evaluate": [ok({"candidate": METRICS})], "push": [ok({"pushed_to": "/artifacts/serving/bank/1"})]}
 STEPS = ["validate", "split", "train", "evaluate", "push"]
 

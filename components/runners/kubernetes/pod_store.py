@@ -65,9 +65,7 @@ def run_step(spec: ComponentSpec, step_main: Callable[[list[str]], int], args: l
     try:
         outputs = prepare(mirror, spec, args, lookups_from)
     except PipelineError as exc:
-        protocol.print_record(protocol.Record.of_error(exc))
-        log.error("%s", exc.message)
-        return exc.exit_code
+        return transfer_failed(exc)
     before = staging.snapshot(mirror, spec, outputs)
     code = step_main(args + found_args())
     if not is_chief():
@@ -75,7 +73,12 @@ def run_step(spec: ComponentSpec, step_main: Callable[[list[str]], int], args: l
     try:
         staging.stage_out(mirror, spec, outputs, before, succeeded=code == 0)
     except PipelineError as exc:  # the step is done only once the store holds what it wrote
-        protocol.print_record(protocol.Record.of_error(exc))
-        log.error("%s", exc.message)
-        return exc.exit_code
+        return transfer_failed(exc)
     return code
+
+
+def transfer_failed(exc: PipelineError) -> int:
+    """A pull or an upload that failed: its record line (the last one the runner reads) and its exit code."""
+    protocol.print_record(protocol.Record.of_error(exc))
+    log.error("%s", exc.message)
+    return exc.exit_code

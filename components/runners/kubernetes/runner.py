@@ -156,8 +156,7 @@ def writable(cluster_outputs: dict, model_name: str) -> list[str]:
 def tensorboard_hint(options: KubernetesOptions, run: state.Run) -> str:
     if options.settings.on_store:
         logs = run.shown(str(run.output_dir("train") / "logs"))
-        return (f"TensorBoard of this run: its event files are published to {logs} when train ends, and copied "
-                f"to ./runs/{run.run_id}/train/logs")
+        return f"TensorBoard of this run: its event files are published to {logs} when train ends"
     context = f" --context {options.context}" if options.context else ""
     return (f"TensorBoard of this run: kubectl{context} -n {options.settings.namespace} port-forward svc/{TENSORBOARD} "
             f"6006:6006, then open http://localhost:6006/?runFilter={run.run_id} (its logs: "
@@ -170,7 +169,7 @@ class Executor:
     def __init__(self, run: state.Run, options: KubernetesOptions, cluster: watch.Cluster | None = None):
         self.run, self.options, self.settings, self.cluster = run, options, options.settings, cluster
         if self.settings.on_store:
-            uploads = store.Uploads(run.mirror, run.run_dir.parent, options.dry_run)
+            uploads = store.Uploads(run.mirror, run.run_dir.parent, options.dry_run, run.file_hash)
             self.paths = render.store_paths(run.mirror.scratch, uploads)
         else:
             self.paths = render.cluster_paths(run.run_dir.parent, run.where.serving_dir.resolve())

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from kubernetes.client.rest import ApiException
 
@@ -65,14 +66,16 @@ class Uploads:
     to <pipeline-root>/.inputs/<sha-256 prefix>/<name> once; a second run with the same content finds it
     there. A dry run uploads nothing (its manifests still name where the file would be)."""
 
-    def __init__(self, mirror: Mirror, pipeline_root: Path, dry_run: bool = False):
-        self.mirror, self.root, self.dry_run = mirror, Path(pipeline_root), dry_run
+    def __init__(self, mirror: Mirror, pipeline_root: Path, dry_run: bool = False,
+                 file_hash: Callable[[Path], str] = digests.file_sha256):
+        # file_hash: the run's (Run.file_hash), which reads the data file once for every step that takes it
+        self.mirror, self.root, self.dry_run, self.file_hash = mirror, Path(pipeline_root), dry_run, file_hash
 
     def __call__(self, paths: PathMap, host: Path, flag: str) -> PurePosixPath:
         if not host.is_file():
             raise UsageError(f"{flag} {host}: the pods can be given a file of this machine or an s3:// object, "
                              f"not a folder or a missing path; pass the file itself.")
-        placed = self.root / INPUTS / digests.file_sha256(host)[:16] / host.name
+        placed = self.root / INPUTS / self.file_hash(host)[:16] / host.name
         if not self.dry_run:
             self.upload(host, placed)
         return PurePosixPath(paths.to_target(placed, flag))

@@ -104,11 +104,6 @@ def resolve_config(args: argparse.Namespace) -> sections.PipelineConfig:
     workers = args.workers
     if workers > config.split.shards:  # multi-worker training shards TFRecords by file: one per worker at least
         config = with_overrides(config, {"split.shards": workers})
-    if workers > 1 and config.train.distill.teacher:  # refused now, not after validate and split have run
-        raise UsageError(f"--set train.teacher={config.train.distill.teacher} does not combine with --workers "
-                         f"{workers}: the teacher scores every training row out of fold, in one trainer's memory, and "
-                         f"multi-worker input is streamed (each worker reads its own shards). Drop --workers or set "
-                         f"train.teacher=''.")
     return config
 
 

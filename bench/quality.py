@@ -56,8 +56,8 @@ def score_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) 
         dataset.write_split(seed, split_dir)
     config = from_dict(TrainConfig, {"seed": seed, "histogram_freq": 0, **overrides})
     started = time.perf_counter()
-    _, signature, _ = loop.fit_model(config, split_dir, Path(tempfile.mkdtemp(dir=scratch)),
-                                               tf.distribute.get_strategy())
+    signature = loop.fit_model(config, split_dir, Path(tempfile.mkdtemp(dir=scratch)),
+                               tf.distribute.get_strategy()).signature
     train_seconds = round(time.perf_counter() - started, 2)
     test = dataset.indices(seed)["test"]
     features = {name: tf.constant(dataset.columns[name][test]) for name in dataset.spec.columns}

@@ -124,8 +124,8 @@ def time_pipeline(dataset: Dataset, seed: int, overrides: dict, scratch: Path) -
     config = from_dict(TrainConfig, {"seed": seed, **overrides})
     started = time.perf_counter()
     timer = epoch_timer(batch_marks=True)
-    _, signature, _ = loop.fit_model(config, split_dir, work, tf.distribute.get_strategy(),
-                                               extra_callbacks=[timer])
+    signature = loop.fit_model(config, split_dir, work, tf.distribute.get_strategy(),
+                               extra_callbacks=[timer]).signature
     total = time.perf_counter() - started
     test = dataset.indices(seed)["test"]
     scores = signature(**{n: tf.constant(dataset.columns[n][test]) for n in dataset.spec.columns})

@@ -63,7 +63,7 @@ def fit_lightgbm(x: dict, y: dict, seed: int):
 
     model = lgb.LGBMClassifier(n_estimators=ROUNDS, learning_rate=RATE, num_leaves=31, subsample=0.8, subsample_freq=1,
                                colsample_bytree=0.8, random_state=seed, n_jobs=THREADS, verbose=-1)
-    model.fit(x["train"], y["train"], eval_set=[(x["validation"], y["validation"])],
+    model.fit(x["train"], y["train"], eval_X=x["validation"], eval_y=y["validation"],
               callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
     return model, model.best_iteration_
 

@@ -19,12 +19,14 @@ ENV NVIDIA_VISIBLE_DEVICES=all \
     TF_USE_LEGACY_KERAS=1 \
     PATH=/opt/venv/bin:$PATH
 
-# CUDA bases are Ubuntu 22.04, whose Python is 3.10: add 3.11 and venv there (needs the network at
-# build time); a base that already has python3.11 (the stand-in, python:3.11-slim) skips this.
+# CUDA bases are Ubuntu 22.04, whose Python is 3.10: add 3.11 and venv there, and OpenMP's runtime for
+# LightGBM (the default model's teacher), from the network at build time; a base that already has both
+# (the stand-in) skips this.
 # hadolint ignore=DL3008
-RUN if ! command -v python3.11 >/dev/null; then \
+RUN if ! command -v python3.11 >/dev/null || [ -z "$(find /usr/lib /lib -name libgomp.so.1 -print -quit 2>/dev/null)" ]; then \
         apt-get update \
         && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11 python3.11-venv \
+           libgomp1 \
         && rm -rf /var/lib/apt/lists/*; \
     fi \
  && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin bankpipe \

@@ -16,7 +16,15 @@ ENV HOME=/tmp \
     PATH=/opt/venv/bin:$PATH
 
 # The same uid everywhere (Kubernetes securityContext, the local runner) so volumes' owners line up.
-RUN useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin bankpipe \
+# LightGBM (the default model's teacher) links OpenMP's runtime: the debootstrap base has libgomp1, a slim
+# base gets it from Debian (needs the network at build time).
+# hadolint ignore=DL3008
+RUN if [ -z "$(find /usr/lib /lib -name libgomp.so.1 -print -quit 2>/dev/null)" ]; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libgomp1 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin bankpipe \
  && mkdir /artifacts && chown 10001:10001 /artifacts
 
 # Dependencies change far less often than code: their layer comes first and stays cached.

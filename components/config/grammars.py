@@ -95,6 +95,7 @@ def sentinels_ok(text: str) -> bool:
 
 
 # ── Feature crosses: the grammar of train.crosses ("month*day,contact*month,month*day/7") ───────────────
+AUTO = "auto"  # a value found from the data (crosses) or chosen for the run (teacher)
 CROSS_MIN_COUNT = 5  # rarer joint values share one out-of-vocabulary slot: one-hots of single rows overfit
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from components.config.checks import check, check_seed, field
 from components.config.grammars import (
+    AUTO,
     CROSS_MIN_COUNT,
     RULE_HELP,
     cross_term_ok,
@@ -21,7 +22,7 @@ from components.config.grammars import (
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 FAMILIES = ("mlp", "wide_deep")
-TEACHERS = ("", "lightgbm")
+TEACHERS = (AUTO, "", "lightgbm")
 
 
 def group(cls: type) -> Any:
@@ -38,10 +39,10 @@ class FitOptions:
     per_replica_batch: bool = field(True, "scale the global batch with the replica count; false keeps "
                                            "batch_size as the global batch")
     epochs: int = field(100, "maximum number of epochs")
-    patience: int = field(2, "early stopping: epochs without val_loss improvement before stopping")
+    patience: int = field(5, "early stopping: epochs without val_loss improvement before stopping")
     seed: int = field(42, "random seed of weight initialisation and shuffling")
     weight_decay: float = field(0.0, "decoupled weight decay (AdamW) when > 0; 0 = plain Adam")
-    reduce_lr_patience: int = field(0, "halve the learning rate after this many epochs without val_loss "
+    reduce_lr_patience: int = field(2, "halve the learning rate after this many epochs without val_loss "
                                         "improvement (0 = never)")
 
     def __post_init__(self) -> None:
@@ -58,15 +59,16 @@ class FitOptions:
 @dataclasses.dataclass(frozen=True)
 class FeatureOptions:
     """How raw columns become inputs: numeric encodings, crosses, dates and sentinels."""
-    numeric_bins: int = field(0, "quantile bins per numeric column, one-hot beside its normalized value "
+    numeric_bins: int = field(16, "quantile bins per numeric column, one-hot beside its normalized value "
                                   "(piecewise encoding adapted on the training split; 0 = none)")
     signed_log: bool = field(False, "sign(x)*log1p(|x|) on numerics before normalizing (tames heavy tails)")
     crosses: str = field(
-        "month*day,contact*month,month*day/4,month*day/8,month*day/16",
+        AUTO,
         "feature crosses, comma-separated, each columns joined by '*' (a numeric column as its integer value, or "
         "name/k for buckets of k: day/7 is the week of the month): one-hot of the joint value when it occurs "
-        f"in at least {CROSS_MIN_COUNT} training rows; crosses naming a column the data lacks are skipped "
-        "('' = none)")
+        f"in at least {CROSS_MIN_COUNT} training rows; crosses naming a column the data lacks are skipped. "
+        "auto: the calendar's, month*day and month*day/4, /8, /16, when a month-name and a day-of-month column "
+        "are found ('' = none)")
     date_bins: int = field(48, "wide_deep: piecewise-linear bins of the day of the year, when a month-name and "
                                 "a day-of-month column are found (0 = none)")
     sentinels: str = field("-1,999", "wide_deep: numeric codes read as 'not a value' (a flag plus the median) "
@@ -77,7 +79,8 @@ class FeatureOptions:
               "0 or an integer in [2, 1024]")
         check(self.date_bins >= 0, "date_bins", self.date_bins, "an integer >= 0")
         check(sentinels_ok(self.sentinels), "sentinels", self.sentinels, "comma-separated numbers, e.g. -1,999")
-        check(all(len(c) >= 2 and all(cross_term_ok(t) for t in c) for c in parse_crosses(self.crosses)), "crosses",
+        written = () if self.crosses == AUTO else parse_crosses(self.crosses)
+        check(all(len(c) >= 2 and all(cross_term_ok(t) for t in c) for c in written), "crosses",
               self.crosses, "comma-separated crosses of two or more columns joined by '*', a numeric column "
                             "optionally as name/k (bucketed by k), e.g. month*day,month*day/7")
 
@@ -117,8 +120,9 @@ class WideDeepOptions:
 @dataclasses.dataclass(frozen=True)
 class TeacherOptions:
     """Distillation from a tree model at training time only (the exported model is Keras)."""
-    teacher: str = field("", "distil a teacher at training time: '' (none) or lightgbm (components/teacher.py; "
-                              "needs requirements-dev.lock and the training split in memory)")
+    teacher: str = field(AUTO, "distil a teacher at training time (components/model/teacher.py): lightgbm, '' "
+                                  "(none) or auto (lightgbm with family=wide_deep when the training split is held "
+                                  "in memory, see cache_rows; else none)")
     teacher_weight: float = field(0.6, "weight of the teacher's probability in each training row's target")
 
     def __post_init__(self) -> None:
@@ -171,8 +175,8 @@ class ExecutionOptions:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    family: str = field("mlp", "model family: mlp (a Dense stack, one-hot inputs) or wide_deep "
-                               "(components/model/wide_deep.py: engineered inputs, embeddings, a wide linear part)")
+    family: str = field("wide_deep", "model family: wide_deep (components/model/wide_deep.py: engineered inputs, "
+                                     "embeddings, a wide linear part) or mlp (a Dense stack over one-hot inputs)")
     fit: FitOptions = group(FitOptions)
     features: FeatureOptions = group(FeatureOptions)
     mlp: MlpOptions = group(MlpOptions)
@@ -183,8 +187,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check(self.family in FAMILIES, "family", self.family, " or ".join(FAMILIES))
-        check(not self.distill.teacher or self.family == "wide_deep", "teacher", self.distill.teacher,
+        check(self.distill.teacher != "lightgbm" or self.family == "wide_deep", "teacher", self.distill.teacher,
               "'' with family=mlp (its loss takes hard labels only): add --set train.family=wide_deep")
+
+    def teacher(self, in_memory: bool) -> str:
+        """The teacher this run distils ('' for none): auto takes LightGBM where it applies."""
+        if self.distill.teacher != AUTO:
+            return self.distill.teacher
+        return "lightgbm" if self.family == "wide_deep" and in_memory else ""
 
     @classmethod
     def of(cls, **flat: Any) -> "TrainConfig":

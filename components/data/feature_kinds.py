@@ -28,7 +28,7 @@ class NumericKind:
 def month_column(categorical: dict[str, np.ndarray]) -> str | None:
     """The text column whose values are month names (jan, Feb, march...): the first found."""
     for name, values in categorical.items():
-        prefixes = np.char.lower(np.char.strip(np.asarray(values, dtype=str))).astype("<U3")
+        prefixes = np.char.lower(np.char.strip(as_text(values))).astype("<U3")
         known = np.isin(prefixes, MONTHS)
         if known.mean() >= 0.99 and len(np.unique(prefixes[known])) >= 2:
             return name
@@ -50,14 +50,15 @@ def day_column(numeric: dict[str, np.ndarray]) -> str | None:
 
 
 def calendar(numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray]) -> tuple[str | None, str | None]:
-    """(month column, day column); a day is only looked for beside a month (alone, 1..31 says too little)."""
+    """(month column, day column); a day is only looked for beside a month (alone, 1..31 says too little).
+    What is not found is a debug line: the defaults adapt to any data without noise about what it lacks."""
     month = month_column(categorical)
     if month is None:
-        log.info("calendar features skipped: no text column holds month names")
+        log.debug("calendar features skipped: no text column holds month names")
         return None, None
     day = day_column(numeric)
     if day is None:
-        log.info("day-of-year features skipped: no numeric column looks like a day of the month (whole numbers "
+        log.debug("day-of-year features skipped: no numeric column looks like a day of the month (whole numbers "
                  "1..31)")
     return month, day
 
@@ -88,7 +89,7 @@ def day_of_year(month_index: np.ndarray, day: np.ndarray) -> np.ndarray:
 
 
 def month_index(values: np.ndarray) -> np.ndarray:
-    prefixes = np.char.lower(np.char.strip(np.asarray(values, dtype=str))).astype("<U3")
+    prefixes = np.char.lower(np.char.strip(as_text(values))).astype("<U3")
     lookup = {m: i for i, m in enumerate(MONTHS)}
     return np.array([lookup.get(p, 0) for p in prefixes], np.float64)
 
@@ -96,3 +97,15 @@ def month_index(values: np.ndarray) -> np.ndarray:
 def piecewise_edges(values: np.ndarray, bins: int) -> np.ndarray:
     """Quantile edges for a piecewise-linear encoding (at most bins + 1, distinct)."""
     return np.unique(np.quantile(np.asarray(values, np.float64), np.linspace(0, 1, bins + 1)))
+
+
+def as_text(values) -> np.ndarray:
+    """Unicode strings from str, bytes (tf.string as NumPy gives) or numbers: bytes are UTF-8 (`técnico`),
+    which NumPy's own astype(str) would decode as ASCII."""
+    values = np.asarray(values)
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8")
+    if values.dtype.kind == "O":
+        return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.ravel()],
+                        dtype=str).reshape(values.shape)
+    return values.astype(str)

@@ -11,9 +11,10 @@ import logging
 
 import numpy as np
 
-from components.config.grammars import CROSS_MIN_COUNT, cross_term, parse_crosses
+from components.config.grammars import AUTO, CROSS_MIN_COUNT, cross_term, parse_crosses
 from components.config.train import TrainConfig
 from components.core.errors import UsageError
+from components.data import feature_kinds
 from components.data.columns import signature_names
 from components.data.features import FeatureSet
 from components.model.keras_compat import keras
@@ -42,28 +43,27 @@ class Preprocessor:
         self.lookups = {name: keras().layers.StringLookup(output_mode=output_mode,
                                                                   name=f"{output_mode}_{self.names[name]}")
                         for name in spec.categorical}
-        default_crosses = config.features.crosses == TrainConfig().features.crosses
-        kept = [columns for columns in parse_crosses(config.features.crosses) if self._cross_ok(columns,
-                                                                                                default_crosses)]
+        # Crosses the user wrote are checked against the columns now; `auto` finds the calendar's in adapt.
+        self.written_crosses = None if config.features.crosses == AUTO else \
+            [columns for columns in parse_crosses(config.features.crosses) if self._cross_ok(columns)]
+        self.output_mode, self.crosses = output_mode, {}
+
+    def _make_crosses(self, features: dict[str, np.ndarray]) -> None:
+        """The crosses' lookups: those the user wrote, or with `auto` the calendar's (found from the data)."""
+        kept = _calendar_crosses(self.spec, features) if self.written_crosses is None else self.written_crosses
         labels = signature_names("cross_" + "_x_".join(c.replace("/", "_by_") for c in columns) for columns in kept)
-        self.crosses = {columns: keras().layers.StringLookup(output_mode=output_mode, name=label)
+        self.crosses = {columns: keras().layers.StringLookup(output_mode=self.output_mode, name=label)
                         for columns, label in zip(kept, labels.values())}
 
-    def _cross_ok(self, columns: tuple[str, ...], default: bool) -> bool:
-        """Crosses naming a column the data lacks are skipped (said only for crosses the user wrote: the
-        defaults are the bank's), and so are the default crosses that bucket a column that is not numeric here
-        (any CSV may call a text column `day`); a cross the user wrote that buckets a text column is a usage error."""
+    def _cross_ok(self, columns: tuple[str, ...]) -> bool:
+        """A cross the user wrote that names a column the data lacks is skipped (said in the log); one that
+        buckets a text column is a usage error."""
         terms = [cross_term(column) for column in columns]
         missing = [name for name, _ in terms if name not in self.spec.columns]
-        if missing:  # the defaults name the bank's columns: on other data they simply do not apply
-            log.log(logging.DEBUG if default else logging.INFO, "feature cross %s skipped: the data has no column %s",
-                    "*".join(columns), missing[0])
+        if missing:
+            log.info("feature cross %s skipped: the data has no column %s", "*".join(columns), missing[0])
             return False
         bucketed = [name for name, width in terms if width > 1 and name not in self.spec.numeric]
-        if bucketed and default:
-            log.debug("feature cross %s skipped: column %s is not numeric, so it cannot be bucketed",
-                     "*".join(columns), bucketed[0])
-            return False
         if bucketed:
             raise UsageError(f"feature cross {'*'.join(columns)}: {bucketed[0]} is not numeric, so it cannot be "
                              f"bucketed with '/': write {bucketed[0]} alone (--set train.crosses=...).")
@@ -91,6 +91,7 @@ class Preprocessor:
 
     def adapt_lookups(self, features: dict[str, np.ndarray]) -> None:
         """Vocabularies of the categoricals and of the crosses (rare joint values left out)."""
+        self._make_crosses(features)
         for name, lookup in self.lookups.items():
             lookup.set_vocabulary(vocabulary_by_count(features[name]))
         for columns, lookup in self.crosses.items():
@@ -137,24 +138,22 @@ class Preprocessor:
         return tf.concat(parts, axis=-1)
 
 
+def _calendar_crosses(spec: FeatureSet, features: dict[str, np.ndarray]) -> list[tuple[str, ...]]:
+    """month*day at 1, 4, 8 and 16 days, when a month-name and a day-of-month column are found: the date of
+    a call, and coarser periods around it that pool the rows one day has too few of."""
+    month, day = feature_kinds.calendar({n: features[n] for n in spec.numeric},
+                                        {n: features[n] for n in spec.categorical})
+    if not (month and day):
+        return []
+    return [(month, day)] + [(month, f"{day}/{width}") for width in (4, 8, 16)]
+
+
 def vocabulary_by_count(values: np.ndarray, min_count: int = 1) -> list[str]:
     """Distinct values seen at least min_count times, most frequent first, ties by value descending:
     StringLookup.adapt's order."""
-    tokens, counts = np.unique(as_text(values), return_counts=True)
+    tokens, counts = np.unique(feature_kinds.as_text(values), return_counts=True)
     order = np.lexsort((np.char.encode(tokens, "utf-8"), counts))[::-1]
     return [t for t, n in zip(tokens[order].tolist(), counts[order].tolist()) if t != "[UNK]" and n >= min_count]
-
-
-def as_text(values) -> np.ndarray:
-    """Unicode strings from str, bytes (tf.string as NumPy gives) or numbers: bytes are UTF-8 (`técnico`),
-    which NumPy's own astype(str) would decode as ASCII."""
-    values = np.asarray(values)
-    if values.dtype.kind == "S":
-        return np.char.decode(values, "utf-8")
-    if values.dtype.kind == "O":
-        return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.ravel()],
-                        dtype=str).reshape(values.shape)
-    return values.astype(str)
 
 
 def _signed_log(x):

@@ -45,8 +45,8 @@ class WideDeepPreprocessor(Preprocessor):
         sentinels = grammars.parse_sentinels(self.config.features.sentinels)
         self.kinds = {n: feature_kinds.numeric_kind(n, features[n], sentinels) for n in self.spec.numeric}
         if not any(kind.sentinels for kind in self.kinds.values()):
-            log.info("sentinel flags skipped: no numeric column has a code of train.sentinels (%s) at its min or "
-                     "max in >= 1%% of rows", self.config.features.sentinels)
+            log.debug("sentinel flags skipped: no numeric column has a code of train.sentinels (%s) at its min or "
+                      "max in >= 1%% of rows", self.config.features.sentinels)
         log.info("signed log on heavy-tailed numerics: %s", [n for n, k in self.kinds.items() if k.log] or "none")
         self.month, self.day = feature_kinds.calendar({n: features[n] for n in self.spec.numeric},
                                               {n: features[n] for n in self.spec.categorical})
@@ -206,9 +206,20 @@ def build_wide_deep(layout: Layout, config: TrainConfig, jit_compile: bool = Fal
     else:
         model = k.Model(inputs, outputs, name="classifier")
     model.compile(optimizer=k.optimizers.Adam(learning_rate=config.fit.learning_rate), loss=positive_cross_entropy,
-                  metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                  steps_per_execution=config.execution.steps_per_execution, jit_compile=jit_compile)
+                  metrics=[target_accuracy()], steps_per_execution=config.execution.steps_per_execution,
+                  jit_compile=jit_compile)
     return model
+
+
+def target_accuracy():
+    """Accuracy against the target rounded to 0/1: a teacher's soft target (0.73) is never equal to a class."""
+    import tensorflow as tf
+
+    class TargetAccuracy(keras().metrics.SparseCategoricalAccuracy):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            return super().update_state(tf.round(tf.cast(y_true, tf.float32)), y_pred, sample_weight)
+
+    return TargetAccuracy(name="accuracy")
 
 
 def positive_cross_entropy(y, probabilities):

@@ -54,9 +54,8 @@ def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None
     # Other workers run the same steps (collectives need them) but write into scratch space.
     workdir = out if chief else Path(tempfile.mkdtemp(prefix="train-worker-"))
     try:
-        module, signature, history = loop.fit_model(config, split_dir, workdir, strategy, chief,
-                                                                 backup_root=out)
-        loop.export(module, signature, workdir / filenames.MODEL)
+        fit = loop.fit_model(config, split_dir, workdir, strategy, chief, backup_root=out)
+        loop.export(fit.module, fit.signature, workdir / filenames.MODEL)
     except TrainingError:
         if chief:  # the trial failed for good (an interrupted one stays open: it resumes)
             tensorboard.end_session(out / filenames.LOGS, False, _history(out))
@@ -65,7 +64,7 @@ def run(config: TrainConfig, inputs: dict, outputs: dict, tf_config: dict | None
         if not chief:
             shutil.rmtree(workdir, ignore_errors=True)
     result = {"strategy": choice.name, "replicas": strategy.num_replicas_in_sync, "chief": chief,
-              "epochs_this_session": len(history.get("loss", []))}
+              "epochs_this_session": len(fit.history.get("loss", [])), "teacher": fit.teacher}
     if chief:
         tensorboard.end_session(out / filenames.LOGS, True, _history(out))
         result.update(best_of(out))

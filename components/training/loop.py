@@ -6,20 +6,18 @@ whose signature takes raw columns.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from components import storage
 from components.config.train import TrainConfig
 from components.core import filenames
-from components.core.errors import DataError, InfraError, TrainingError, UsageError
+from components.core.errors import DataError, InfraError, TrainingError
 from components.data.features import FeatureSet
-from components.model import teacher as teacher_lib
 from components.model.decision import decide
 from components.model.keras_compat import keras
 from components.model.mlp import build_classifier
@@ -29,47 +27,23 @@ from components.model.wide_deep import WideDeepPreprocessor, build_wide_deep
 from components.reports import tensorboard
 from components.storage import datasets
 from components.training import callbacks as callbacks_lib
+from components.training import inputs
 
 log = logging.getLogger(__name__)
 ADAPT_ROWS = 200_000  # means, variances and vocabularies settle long before this many rows
 
 
-def _fit_data(config: TrainConfig, split_dir: Path, spec: FeatureSet, preprocessor, train_raw, counts: dict,
-              global_batch: int) -> "FitData":
-    """The training and validation input: batches of the split kept in memory, or streamed from its files."""
-    in_memory = train_raw is not None
-    steps = math.ceil(counts["train"]["rows"] / global_batch)
-    if config.distill.teacher and not in_memory:
-        raise _teacher_error(config, counts["train"]["rows"])
-    if in_memory:
-        features, labels = train_raw
-        if config.distill.teacher:  # training time only: the targets change, the exported model does not
-            labels = teacher_lib.soft_labels(features, labels, raw_split(split_dir, "validation", spec), spec,
-                                             config.distill.teacher_weight, config.fit.seed)
-        return FitData(shuffled_batches(preprocessor(features), labels, global_batch, config.fit.seed), None, steps,
-                       None,
-                       Path(split_dir), in_memory_split(split_dir, "validation", spec, preprocessor))
-    return FitData(streamed_batches(split_dir, "train", spec, preprocessor, global_batch, config.fit.seed,
-                                    full_batches=True),
-                   streamed_batches(split_dir, "validation", spec, preprocessor, global_batch, None), steps,
-                   math.ceil(counts["validation"]["rows"] / global_batch), Path(split_dir))
-
-
-def _teacher_error(config: TrainConfig, rows: int) -> UsageError:
-    """The teacher needs the training split in memory: one above cache_rows is streamed, and so is any
-    multi-worker input (each worker reads only its own shards), whatever cache_rows says."""
-    needs = f"train.teacher={config.distill.teacher} scores every training row out of fold, so it needs the " \
-            f"training split in memory"
-    if rows <= config.execution.cache_rows:
-        return UsageError(f"{needs}, and multi-worker input is streamed (each worker reads its own shards): train "
-                          f"on one worker, or set train.teacher=''.")
-    return UsageError(f"{needs}: raise train.cache_rows above {rows} (now {config.execution.cache_rows}) on a single "
-                      f"worker, or set train.teacher=''.")
+class Fit(NamedTuple):
+    module: Any
+    signature: Any
+    history: dict
+    teacher: str
 
 
 def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chief: bool = True,
                        backup_root: Path | None = None, extra_callbacks: Sequence = ()):
-    """Fit on the train split with early stopping on validation; returns (serving module, signature, history).
+    """Fit on the train split with early stopping on validation; returns the serving module, its signature,
+    the history and the teacher distilled ('' for none).
 
     workdir receives logs/ and history.json (non-chief workers pass a scratch directory); backup_root
     (default workdir) the checkpoints and early-stopping state, which every worker must share.
@@ -86,14 +60,10 @@ def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chi
     log.info("global batch %d (%d per replica x %d replicas)", global_batch, global_batch // replicas, replicas)
 
     backup_root = Path(backup_root or workdir)
-    # A small split is preprocessed once and kept in memory: the lookups and bins then cost nothing per
-    # epoch. Multi-worker input keeps streaming, sharded by file (each worker reads only its shards).
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    in_memory = counts["train"]["rows"] <= config.execution.cache_rows and not multi_worker
-    log.info("input: %s", "preprocessed once, in memory" if in_memory else "streamed from the split files")
-
+    in_memory, teacher = inputs.placement(config, counts["train"]["rows"], multi_worker)
     # Kept in memory, the training split is read once: its first rows are the adaptation sample.
-    train_raw = raw_split(split_dir, "train", spec) if in_memory else None
+    train_raw = inputs.raw_split(split_dir, "train", spec) if in_memory else None
     sample = ({name: values[:ADAPT_ROWS] for name, values in train_raw[0].items()} if in_memory else
               datasets.to_numpy(datasets.raw_batches(split_dir, "train", spec, ADAPT_ROWS).take(1),
                                 filenames.split_path(split_dir, "train"))[0])
@@ -110,13 +80,14 @@ def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chi
     if chief:
         tensorboard.start_session(Path(workdir) / filenames.LOGS, tensorboard.hparam_values(
             config, replicas, global_batch, tensorboard.data_digest(Path(split_dir))))
-    data = _fit_data(config, split_dir, spec, preprocessor, train_raw, counts, global_batch)
+    data = inputs.fit_data(config, split_dir, spec, preprocessor, train_raw, counts, global_batch, teacher,
+                           multi_worker)
     del train_raw
     history = _fit(classifier, config, data, workdir, backup_root, chief, strategy, list(extra_callbacks))
     check_progress(history, counts["train"]["positive_fraction"], config)
     decision = decide_on_validation(classifier, preprocessor, split_dir, spec, config)
     module, signature = serving_module(preprocessor, classifier, spec, decision, seen)
-    return module, signature, history
+    return Fit(module, signature, history, teacher)
 
 
 def decide_on_validation(classifier, preprocessor, split_dir: Path, spec: FeatureSet, config: TrainConfig):
@@ -144,42 +115,6 @@ def with_checkpoint_steps(config: TrainConfig) -> TrainConfig:
     return config.with_values(steps_per_execution=steps)
 
 
-def raw_split(split_dir: Path, split: str, spec: FeatureSet):
-    """(raw feature columns, labels) of a whole split, in file order."""
-    return datasets.to_numpy(datasets.raw_batches(split_dir, split, spec, 8192), filenames.split_path(split_dir, split))
-
-
-def in_memory_split(split_dir: Path, split: str, spec: FeatureSet, preprocessor: Preprocessor):
-    """(features matrix, labels) of a whole split, preprocessed once."""
-    features, labels = raw_split(split_dir, split, spec)
-    return preprocessor(features), labels
-
-
-def shuffled_batches(features, labels, batch_size: int, shuffle_seed: int):
-    """Shuffled (same seed and buffer as the streamed .npz input, so the same order), batched, repeated."""
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((features, labels))
-    dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.batch(batch_size).with_options(options).repeat().prefetch(tf.data.AUTOTUNE)
-
-
-def streamed_batches(split_dir: Path, split: str, spec: FeatureSet, preprocessor: Preprocessor, batch_size: int,
-                     shuffle_seed: int | None, full_batches: bool = False):
-    """Preprocessed batches of a split read from its files, repeated. With `full_batches` (training), a pass's
-    last rows continue into the next pass's batch instead of ending it as a smaller one: every worker's batch
-    then has the same size at every step. Each worker reads only its own shards, whose row counts differ, and
-    the wide_deep embeddings' sparse gradients are all-gathered across workers, which fails inside a multi-step
-    execution (steps_per_execution) when the workers' batches differ in size."""
-    import tensorflow as tf
-
-    raw = datasets.raw_batches(split_dir, split, spec, batch_size, shuffle_seed).repeat()
-    raw = raw.rebatch(batch_size, drop_remainder=True) if full_batches else raw
-    return raw.map(lambda f, y: (preprocessor(f), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
 def check_progress(history: dict, positive_fraction: float, config: TrainConfig) -> None:
     """Fail when training diverged, or learned nothing beyond always predicting the label balance."""
     losses = history.get("loss", [])
@@ -198,19 +133,7 @@ def check_progress(history: dict, positive_fraction: float, config: TrainConfig)
                             f"train.learning_rate={config.fit.learning_rate / 10:g}).")
 
 
-@dataclasses.dataclass(frozen=True)
-class FitData:
-    """Repeated datasets with explicit step counts: workers with uneven shards still take equal steps.
-    A split in memory is validated from `validation_rows` (features, labels) instead of `validation`."""
-    train: Any
-    validation: Any
-    steps: int
-    validation_steps: int | None
-    source: Path
-    validation_rows: tuple | None = None
-
-
-def _fit(classifier, config: TrainConfig, data: FitData, workdir: Path, backup_root: Path, chief: bool,
+def _fit(classifier, config: TrainConfig, data: inputs.FitData, workdir: Path, backup_root: Path, chief: bool,
          strategy, extra_callbacks: list) -> dict:
     import tensorflow as tf
 

@@ -6,9 +6,14 @@ from components.config.train import TrainConfig
 from components.core.errors import UsageError
 
 
-def test_defaults_follow_the_reference_recipe():
+def test_defaults_are_the_recipe_measured_against_the_trees():
+    """bench/RESULTS.md, "Every release, the strongest trees": wide_deep distilling LightGBM."""
     train = TrainConfig()
-    assert (train.mlp.hidden_units, train.fit.batch_size, train.fit.epochs, train.fit.patience) == (30, 100, 100, 2)
+    assert (train.family, train.distill.teacher, train.fit.patience, train.fit.reduce_lr_patience) == \
+        ("wide_deep", "auto", 5, 2)
+    assert (train.features.numeric_bins, train.features.date_bins, train.features.crosses) == (16, 48, "auto")
+    assert (train.fit.batch_size, train.fit.epochs, train.mlp.hidden_units) == (100, 100, 30)
+    assert train.teacher(in_memory=True) == "lightgbm" and train.teacher(in_memory=False) == ""
     split = SplitConfig()
     assert (split.train_fraction, split.validation_fraction, split.test_fraction) == (0.8, 0.1, 0.1)
 

@@ -113,16 +113,17 @@ def test_temperature_scaling_and_rules_on_validation_scores():
 
 
 def test_teacher_distils_lightgbm_at_training_time_only(tmp_path, small_bank_csv, caplog):
-    pytest.importorskip("lightgbm")  # requirements-dev.lock
     split_dir = tmp_path / "split"
     split.run(SplitConfig(), {"data": small_bank_csv, "schema": BANK_SCHEMA}, {"output": split_dir})
     with caplog.at_level(logging.INFO):
-        train.run(TrainConfig.of(**FAST, teacher="lightgbm"), {"split": split_dir}, {"output": tmp_path / "t"})
-    assert "teacher: LightGBM, 5 folds" in caplog.text
+        result = train.run(TrainConfig.of(**FAST, teacher="lightgbm"), {"split": split_dir}, {"output": tmp_path / "t"})
+    assert "teacher: LightGBM, 5 folds" in caplog.text and result["teacher"] == "lightgbm"
+    # accuracy on soft targets counts the rounded target: a 0.73 is a 1, not a miss
+    assert all(epoch["accuracy"] > 0.6 for epoch in storage.read_json(tmp_path / "t" / filenames.HISTORY))
     model = tmp_path / "t" / filenames.MODEL
     assert not any("lightgbm" in p.name.lower() for p in model.rglob("*"))  # the served model is TensorFlow only
 
 
 def test_teacher_needs_the_family_whose_loss_takes_soft_targets():
     with pytest.raises(Exception, match="family=wide_deep"):
-        TrainConfig.of(teacher="lightgbm")
+        TrainConfig.of(family="mlp", teacher="lightgbm")

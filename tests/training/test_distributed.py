@@ -57,11 +57,14 @@ def accuracy_of(model_dir, split_dir):
 
 
 def test_two_workers_match_one_worker_at_the_same_global_batch(bank_splits, tmp_path):
+    """The defaults (wide_deep, LightGBM teacher) on two workers and on one."""
     split_dir = bank_splits / "tfrecord"
     common = dict(histogram_freq=0, seed=42)
     result = run_workers("components.steps.train", TrainConfig.of(batch_size=50, **common), {"split": split_dir},
                          {"output": tmp_path / "two" / "train"}, workers=2).unwrap()
     assert result["strategy"] == "multi_worker" and result["replicas"] == 2 and result["chief"]
+    # the default recipe's teacher on two workers: each holds the whole training split, so all its targets
+    assert result["teacher"] == "lightgbm"
     models = [p for p in tmp_path.rglob("saved_model.pb")]
     assert models == [tmp_path / "two" / "train" / filenames.MODEL / "saved_model.pb"]  # the chief's only
     assert not list(tmp_path.glob("**/workertemp*"))
@@ -202,7 +205,7 @@ def test_wide_deep_trains_on_two_workers_whose_shards_end_in_partial_batches_of_
     split_dir = tmp_path / "split"
     split.run(SplitConfig(format="tfrecord", shards=3), {"data": csv, "schema": BANK_SCHEMA}, {"output": split_dir})
     config = TrainConfig.of(family="wide_deep", epochs=3, patience=3, batch_size=50, learning_rate=0.01,
-                            deep_units="16,8", histogram_freq=0)
+                            deep_units="16,8", histogram_freq=0, teacher="")  # no teacher: the input streams
     result = run_workers("components.steps.train", config, {"split": split_dir}, {"output": tmp_path / "train"},
                          workers=2).unwrap()
     assert result["strategy"] == "multi_worker" and result["replicas"] == 2
@@ -210,11 +213,21 @@ def test_wide_deep_trains_on_two_workers_whose_shards_end_in_partial_batches_of_
     assert accuracy_of(tmp_path / "train" / filenames.MODEL, split_dir) > 0.7
 
 
-@pytest.mark.parametrize("cache_rows, fix", [(100_000, "train on one worker"),
-                                             (500, r"raise train.cache_rows above 800 \(now 500\)")])
-def test_a_streamed_split_refuses_the_teacher_with_the_fix_that_applies(cache_rows, fix):
-    """Multi-worker input is streamed whatever cache_rows is: raising it is not the fix there."""
-    from components.training import loop
+@pytest.mark.parametrize("overrides, rows, multi_worker, expected", [
+    ({}, 800, False, (True, "lightgbm")),
+    ({}, 800, True, (True, "lightgbm")),  # every worker holds the split the teacher scores
+    ({"teacher": ""}, 800, True, (False, "")),  # streamed, each worker its own shards
+    ({"cache_rows": 500}, 800, False, (False, "")),  # auto: too big to hold, so no teacher
+    ({"family": "mlp"}, 800, False, (True, "")),  # auto: mlp's loss takes hard labels only
+])
+def test_where_the_training_split_is_held_and_which_teacher_is_distilled(overrides, rows, multi_worker, expected):
+    from components.training import inputs
 
-    config = TrainConfig.of(family="wide_deep", teacher="lightgbm", cache_rows=cache_rows)
-    assert re.search(f"train.teacher=lightgbm .* in memory.*{fix}", str(loop._teacher_error(config, 800)))
+    assert inputs.placement(TrainConfig.of(**overrides), rows, multi_worker) == expected
+
+
+def test_a_teacher_asked_for_on_a_split_too_big_to_hold_names_the_fix():
+    from components.training import inputs
+
+    with pytest.raises(UsageError, match=r"train.teacher=lightgbm .* raise train.cache_rows above 800 \(now 500\)"):
+        inputs.placement(TrainConfig.of(teacher="lightgbm", cache_rows=500), 800, multi_worker=True)

@@ -4,9 +4,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 UV     := .uv/bin/uv
 PY     := $(VENV)/bin/python
-, := ,
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export TF_USE_LEGACY_KERAS := 1
+# uv installs no bytecode: the environment's first processes write it, once. Where PYTHONDONTWRITEBYTECODE is
+# set, every start would otherwise compile TensorFlow, TFDV and Beam from source (~4,800 modules: 15-30 s of
+# 2 cores, more than the pipeline's own work on the bank data).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test lint setup setup-dev lock images clean help docker-engine base-image wheels lint-docker test-images \
         clean-images
@@ -31,20 +34,13 @@ $(UV):
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
 
-# uv installs no bytecode; each environment then writes, once, the bytecode of what its processes import:
-# where PYTHONDONTWRITEBYTECODE is set, every start would otherwise compile TensorFlow, TFDV and Beam from
-# source (~4,800 modules: 15-30 s of 2 cores, more than the pipeline's own work on the bank data).
-bytecode = PYTHONDONTWRITEBYTECODE= $(PY) -c 'import $(1)' > $(VENV)/bytecode.log 2>&1 || { cat $(VENV)/bytecode.log; exit 1; }
-
 $(VENV)/.runtime: requirements.lock | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
 	$(UV) pip install --quiet --python $(PY) -r requirements.lock
-	$(call bytecode,tensorflow_data_validation$(,)tf_keras$(,)lightgbm$(,)matplotlib.pyplot$(,)boto3$(,)kubernetes$(,)docker)
 	touch $@
 
 $(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
 	$(UV) pip install --quiet --python $(PY) -r requirements-dev.lock
-	$(call bytecode,tensorflow$(,)sklearn$(,)xgboost$(,)catboost$(,)pytest$(,)hypothesis$(,)kubernetes_validate)
 	touch $@
 
 # Each image's own lock, within the runtime lock's versions (the CPU images take tensorflow-cpu instead).

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import ROOT, machine, write_json  # noqa: E402  (after the path above)
 from components import storage  # noqa: E402
+from components.orchestration.dag import PIPELINE  # noqa: E402
 
 # The defaults before the wide_deep recipe: the mlp family as it was measured (bench/RESULTS.md, "Quality").
 EARLIER = ("train.family=mlp", "train.teacher=", "train.patience=2", "train.reduce_lr_patience=0",
@@ -42,7 +43,7 @@ def one_run(settings: tuple[str, ...], scratch: Path, index: int) -> dict:
 
 
 def table(runs: dict[str, list[dict]]) -> str:
-    steps = list(next(iter(runs.values()))[0]["steps_s"])
+    steps = [spec.name for spec in PIPELINE]
     lines = [f"| recipe (median of {len(next(iter(runs.values())))} runs) | wall | "
              + " | ".join(steps) + " | test accuracy | ROC AUC |", "|---" * (len(steps) + 4) + "|"]
     for name, rows in runs.items():
@@ -64,7 +65,7 @@ def main() -> None:
                 runs[name].append(one_run(settings, Path(scratch), 2 * index + number))
                 print(f"{name}: {runs[name][-1]['wall_s']:.1f} s", flush=True)
     print(table(runs))
-    path = write_json("defaults", {"machine": machine(), "runs": runs})
+    path = write_json("defaults.json", {"machine": machine(), "runs": runs})
     print(f"wrote {path}")
 
 

@@ -95,8 +95,11 @@ def summary_metrics(out: str) -> dict[str, float]:
 
 
 def start(tmp_path: Path, run_id: str, *extra: str) -> subprocess.Popen:
+    # The tests send SIGINT as a terminal's Ctrl-C would. Started from a background job (nohup, `&`), the test
+    # process inherits SIGINT ignored, and Python would keep ignoring it in the run: the run gets it back.
     return subprocess.Popen([sys.executable, str(ROOT / "pipeline.py"), *flags(tmp_path, run_id, *extra)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(condition, what: str, process: subprocess.Popen | None = None, timeout: float = 600):

@@ -4,6 +4,7 @@ from the split files, with the teacher's targets when one is distilled. No model
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from pathlib import Path
@@ -58,20 +59,23 @@ def fit_data(config: TrainConfig, split_dir: Path, spec: FeatureSet, preprocesso
     """The training and validation input: batches of the split kept in memory, or streamed from its files."""
     steps = math.ceil(counts["train"]["rows"] / global_batch)
     validation_steps = math.ceil(counts["validation"]["rows"] / global_batch)
-    streamed_validation = streamed_batches(split_dir, "validation", spec, preprocessor, global_batch, None)
+    # built only where used: a single worker holding the split validates in memory
+    streamed_validation = functools.partial(streamed_batches, split_dir, "validation", spec, preprocessor,
+                                            global_batch, None)
     if train_raw is None:
         return FitData(streamed_batches(split_dir, "train", spec, preprocessor, global_batch, config.fit.seed,
-                                        full_batches=True), streamed_validation, steps, validation_steps,
+                                        full_batches=True), streamed_validation(), steps, validation_steps,
                        Path(split_dir))
     features, labels = train_raw
+    # Read once: the teacher stops its rounds on it, and a single worker scores it in memory every epoch.
+    validation = raw_split(split_dir, "validation", spec) if teacher or not multi_worker else None
     if teacher:  # training time only: the targets change, the exported model does not
-        labels = teacher_lib.soft_labels(features, labels, raw_split(split_dir, "validation", spec), spec,
-                                         config.distill.teacher_weight, config.fit.seed)
+        labels = teacher_lib.soft_labels(features, labels, validation, spec, config.distill.teacher_weight,
+                                         config.fit.seed)
     train = shuffled_batches(preprocessor(features), labels, global_batch, config.fit.seed, full_batches=multi_worker)
     if multi_worker:  # every worker holds the same rows: each takes its share of every global batch
-        return FitData(train, streamed_validation, steps, validation_steps, Path(split_dir))
-    return FitData(train, None, steps, None, Path(split_dir),
-                   in_memory_split(split_dir, "validation", spec, preprocessor))
+        return FitData(train, streamed_validation(), steps, validation_steps, Path(split_dir))
+    return FitData(train, None, steps, None, Path(split_dir), (preprocessor(validation[0]), validation[1]))
 
 
 def raw_split(split_dir: Path, split: str, spec: FeatureSet):

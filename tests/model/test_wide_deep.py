@@ -52,6 +52,8 @@ def test_wide_deep_serves_label_at_the_threshold_chosen_on_validation(tmp_path, 
     model = tmp_path / "t" / filenames.MODEL
     decision = storage.read_json(model / filenames.MODEL_COLUMNS)["decision"]
     assert decision["rule"] == "max_f1" and 0 < decision["threshold"] < 1
+    saved = [name for name, _ in tf.train.list_variables(str(model / "variables" / "variables"))]
+    assert saved and not any("optimizer" in name for name in saved)  # the weights, not the training state
     serve = tf.saved_model.load(str(model)).signatures["serving_default"]
 
     def outputs(name):

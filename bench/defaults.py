@@ -2,6 +2,11 @@
 (the `mlp` family), run back to back in fresh processes, alternating, so load falls on both alike.
 
     .venv/bin/python bench/defaults.py --runs 3
+    .venv/bin/python bench/defaults.py --runs 3 --python /path/to/fresh-clone/.venv/bin/python
+
+`--python` runs pipeline.py with another environment's interpreter: a fresh clone's `make setup` (or `make run`)
+environment holds the runtime lock only, as the images do. The dev environment adds scikit-learn (for the
+benchmarks), which LightGBM imports whenever it is installed: ~0.9 s more in the train step here.
 
 Prints each step's seconds (the run's manifest) and the wall time of the whole command, median over the runs, and
 the train step's ratio; writes bench/results/defaults.json.
@@ -28,9 +33,9 @@ EARLIER = ("train.family=mlp", "train.teacher=", "train.patience=2", "train.redu
 RECIPES = {"defaults (wide_deep + LightGBM teacher)": (), "earlier defaults (mlp)": EARLIER}
 
 
-def one_run(settings: tuple[str, ...], scratch: Path, index: int) -> dict:
+def one_run(settings: tuple[str, ...], scratch: Path, index: int, python: str) -> dict:
     root = scratch / f"run-{index}"
-    command = [sys.executable, "pipeline.py", "--runner=local", "--pipeline-root", str(root / "runs"),
+    command = [python, "pipeline.py", "--runner=local", "--pipeline-root", str(root / "runs"),
                "--serving-dir", str(root / "serving"), "--run-id", "bench"]
     command += [part for item in settings for part in ("--set", item)]
     started = time.perf_counter()
@@ -58,14 +63,20 @@ def table(runs: dict[str, list[dict]]) -> str:
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     args.add_argument("--runs", type=int, default=3, help="runs of each recipe, alternating")
+    args.add_argument("--python", default=sys.executable,
+                      help="the interpreter that runs pipeline.py (default: this one; see above)")
+    args = args.parse_args()
     runs = {name: [] for name in RECIPES}
     with tempfile.TemporaryDirectory() as scratch:
-        for index in range(args.parse_args().runs):
+        for index in range(args.runs):
             for number, (name, settings) in enumerate(RECIPES.items()):
-                runs[name].append(one_run(settings, Path(scratch), 2 * index + number))
+                runs[name].append(one_run(settings, Path(scratch), 2 * index + number, args.python))
                 print(f"{name}: {runs[name][-1]['wall_s']:.1f} s", flush=True)
     print(table(runs))
-    path = write_json("defaults.json", {"machine": machine(), "runs": runs})
+    sklearn = subprocess.run([args.python, "-c", "import importlib.util as u; print(bool(u.find_spec('sklearn')))"],
+                             capture_output=True, text=True, check=True).stdout.strip() == "True"
+    path = write_json("defaults.json", {"machine": machine(), "python": args.python,
+                                        "scikit_learn_installed": sklearn, "runs": runs})
     print(f"wrote {path}")
 
 

@@ -12,7 +12,6 @@ the trainer images (with OpenMP's runtime, libgomp1).
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -75,8 +74,9 @@ def soft_labels(train: dict, labels: np.ndarray, validation: tuple[dict, np.ndar
         teacher[~rows] = booster.predict(frame[~rows], num_iteration=booster.best_iteration)
 
     teacher = np.zeros(len(labels))
-    # The folds' fits are independent and LightGBM releases the GIL: one per core at a time, same result.
-    with ThreadPoolExecutor(max_workers=min(FOLDS, len(os.sched_getaffinity(0)))) as pool:
+    # The folds' fits are independent and LightGBM releases the GIL: all at once, same result. On fewer cores
+    # than folds the system shares them; one at a time per core, the last fold would run with a core idle.
+    with ThreadPoolExecutor(max_workers=FOLDS) as pool:
         list(pool.map(out_of_fold, range(FOLDS)))
     log.info("teacher: LightGBM, %d folds, out-of-fold accuracy %.4f; labels mixed with its probabilities at "
              "weight %.2f", FOLDS, np.mean((teacher >= 0.5) == labels), weight)

@@ -77,6 +77,9 @@ def fit_model(config: TrainConfig, split_dir: Path, workdir: Path, strategy, chi
         jit = config.execution.jit_compile and replicas == 1 and not multi_worker
         classifier = (build_wide_deep(preprocessor.layout, config, jit) if config.family == "wide_deep" else
                       build_classifier(preprocessor.width, config, jit_compile=jit))
+        # The optimizer's slots exist before the first step: a tf.function whose first trace creates variables is
+        # traced a second time, and the training loop's trace is the largest part of the first epoch.
+        classifier.optimizer.build(classifier.trainable_variables)
     if chief:
         tensorboard.start_session(Path(workdir) / filenames.LOGS, tensorboard.hparam_values(
             config, replicas, global_batch, tensorboard.data_digest(Path(split_dir))))
